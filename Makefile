@@ -1,0 +1,86 @@
+# nashmd — every target names an outcome. `make test` on a fresh machine
+# installs what it needs, builds, and runs every test.
+#
+# Knobs:
+#   LIBTORCH=/path/to/libtorch   build against another libtorch (default: Debian's libtorch-dev)
+#   Torch_DIR=.../share/cmake/Torch   the same, naming the CMake package directly
+#   JOBS=N                        parallel compile jobs (default: all cores)
+#   GOTESTFLAGS=...               extra flags for go test (e.g. -run Golden -v)
+
+SHELL      := /bin/bash
+BUILD      := build
+BIN        := bin
+JOBS       ?= $(shell nproc)
+DEB_DEPS   := libtorch-dev libopenblas0-pthread cmake
+TOOLS      := $(CURDIR)/.tools
+STATICCHECK_VERSION := v0.8.2
+CMAKE_ARGS := -DCMAKE_BUILD_TYPE=Release
+ifneq ($(LIBTORCH),)
+CMAKE_ARGS += -DCMAKE_PREFIX_PATH=$(LIBTORCH)
+endif
+ifneq ($(Torch_DIR),)
+CMAKE_ARGS += -DTorch_DIR=$(Torch_DIR)
+endif
+GO_SOURCES := $(shell find . -name '*.go' -not -path './.venv/*' -not -path './bench/.venv/*' 2>/dev/null)
+C_SOURCES  := $(shell find csrc -name '*.cpp' -o -name '*.h' -o -name '*.c' -o -name '*.cu' 2>/dev/null)
+
+.PHONY: all lib deps test check golden bench cuda demo clean
+
+# Build everything: libnashmd.so in build/, the commands in bin/.
+all: lib
+	@mkdir -p $(BIN)
+	go build -o $(BIN)/ ./cmd/...
+
+# Install the Debian packages that are missing (apt-get update first when needed).
+deps:
+	@scripts/deps.sh $(DEB_DEPS)
+
+# libnashmd.so; configure once, rebuild what changed.
+lib: $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS)
+
+$(BUILD)/CMakeCache.txt: CMakeLists.txt
+	cmake -S . -B $(BUILD) $(CMAKE_ARGS)
+
+# Every test: deps, build, go vet, then the whole suite under the race detector.
+test: deps all
+	go vet ./...
+	go test -race -count=1 $(GOTESTFLAGS) ./...
+
+# Static checks: gofmt, go vet, staticcheck, clang-format on csrc.
+check: deps lib
+	@unformatted=$$(gofmt -l $(GO_SOURCES)); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	go vet ./...
+	@test -x $(TOOLS)/staticcheck || GOBIN=$(TOOLS) go install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	$(TOOLS)/staticcheck ./...
+	@scripts/deps.sh clang-format
+	clang-format --dry-run -Werror $(C_SOURCES)
+
+# Regenerate golden files with independent references (Debian's PyTorch 1.13
+# and the safetensors package, in .venv). go test only reads them.
+golden: .venv/.stamp
+	.venv/bin/python torch/testdata/gen_golden.py
+	.venv/bin/python hf/safetensors/testdata/gen_golden.py
+
+.venv/.stamp: scripts/golden-requirements.txt
+	@scripts/deps.sh python3-torch python3-venv
+	/usr/bin/python3 -m venv --system-site-packages .venv
+	.venv/bin/pip install -q -r scripts/golden-requirements.txt
+	@touch $@
+
+# Benchmarks: ratios measured in the same run.
+bench: all
+	$(BIN)/nashmd-bench
+
+# The GPU build. Its own issue adds the CUDA kernels.
+cuda:
+	@if [ -z "$(LIBTORCH)" ] || ! ls $(LIBTORCH)/lib/libtorch_cuda.so >/dev/null 2>&1; then \
+	  echo "make cuda: needs a CUDA libtorch: set LIBTORCH=/path/to/libtorch (with lib/libtorch_cuda.so)"; exit 2; fi
+	cmake -S . -B $(BUILD)-cuda $(CMAKE_ARGS)
+	cmake --build $(BUILD)-cuda -j $(JOBS)
+
+demo:
+	@echo "make demo: coming in the demo issue (train a real small model on CPU and report its win rate)"
+
+clean:
+	rm -rf $(BUILD) $(BIN)

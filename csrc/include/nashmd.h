@@ -1,0 +1,248 @@
+/*
+ * nashmd.h — the whole C ABI of libnashmd (C99).
+ *
+ * Rules (see DESIGN.md, "The C boundary"):
+ *   - No libtorch type crosses this header; every handle is opaque.
+ *   - Every function returns nm_error* (NULL on success). The error carries
+ *     the caught exception's message and a code; the caller frees it with
+ *     nm_err_free. There is no thread-local "last error".
+ *   - Results come back through out-parameters. A function that fails leaves
+ *     its out-parameters untouched.
+ *   - Caller memory (host buffers, shape arrays) is read or written only for
+ *     the duration of the call; nothing the caller passes is retained.
+ *   - Every nm_tensor* returned is a new handle owned by the caller, freed
+ *     with nm_tensor_free. nm_rt_live_tensors counts the live ones.
+ *
+ * Sub-prefixes: nm_err_ errors, nm_rt_ runtime, nm_gen_ random generators,
+ * nm_tensor_ handles/creation/host copies/queries, nm_op_ math,
+ * nm_ag_ autograd, nm_k_ fused kernels.
+ */
+#ifndef NASHMD_H
+#define NASHMD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- errors ------------------------------------------------------------ */
+
+typedef struct nm_error nm_error;
+
+typedef enum {
+  NM_ERR_TORCH = 1,    /* an error raised by libtorch that fits no other code */
+  NM_ERR_SHAPE = 2,    /* sizes, dimensions or indices do not fit */
+  NM_ERR_DTYPE = 3,    /* wrong or unsupported element type */
+  NM_ERR_DEVICE = 4,   /* wrong device, or the device is unavailable */
+  NM_ERR_IO = 5,       /* file or stream failure */
+  NM_ERR_OOM = 6,      /* out of memory */
+  NM_ERR_INTERNAL = 7, /* a bug in nashmd or a non-standard exception */
+  NM_ERR_ARG = 8       /* an invalid argument (NULL handle, bad enum value) */
+} nm_error_code;
+
+int nm_err_code(const nm_error *err);
+/* The message stays valid until nm_err_free. */
+const char *nm_err_message(const nm_error *err);
+/* NULL-safe. */
+void nm_err_free(nm_error *err);
+
+/* ---- element types and devices ----------------------------------------- */
+
+typedef enum {
+  NM_FLOAT32 = 0,
+  NM_BFLOAT16 = 1,
+  NM_FLOAT16 = 2,
+  NM_INT64 = 3,
+  NM_INT32 = 4,
+  NM_BOOL = 5,
+  NM_UINT8 = 6,
+  NM_FLOAT64 = 7
+} nm_dtype;
+
+typedef enum { NM_CPU = 0, NM_CUDA = 1 } nm_device_type;
+
+typedef struct {
+  int32_t type;  /* nm_device_type */
+  int32_t index; /* -1 = current/default */
+} nm_device;
+
+/* ---- runtime ----------------------------------------------------------- */
+
+/* Seeds libtorch's default generators (CPU and, when present, CUDA). */
+nm_error *nm_rt_manual_seed(uint64_t seed);
+/* Intra-op threads; n <= 0 is an error. */
+nm_error *nm_rt_set_num_threads(int32_t n);
+nm_error *nm_rt_num_threads(int32_t *out);
+/* Number of nm_tensor handles not yet freed, process-wide. */
+nm_error *nm_rt_live_tensors(int64_t *out);
+/* "1.13.0" etc.: the libtorch this library was compiled against. Static string. */
+nm_error *nm_rt_version(const char **out);
+nm_error *nm_rt_cuda_available(int32_t *out);
+nm_error *nm_rt_cuda_device_count(int32_t *out);
+/* Grad mode is per OS thread; Go callers lock the OS thread around its use. */
+nm_error *nm_rt_set_grad_enabled(int32_t enabled, int32_t *previous);
+nm_error *nm_rt_grad_enabled(int32_t *out);
+
+/* ---- random generators -------------------------------------------------- */
+
+typedef struct nm_generator nm_generator;
+
+/* A generator seeded with seed on device (CPU or CUDA). Thread-safe in use. */
+nm_error *nm_gen_new(uint64_t seed, nm_device device, nm_generator **out);
+nm_error *nm_gen_free(nm_generator *g);
+
+/* ---- tensors: lifecycle, creation, host copies, queries ------------------ */
+
+typedef struct nm_tensor nm_tensor;
+
+/* NULL-safe; freeing drops this handle's reference to the storage. */
+nm_error *nm_tensor_free(nm_tensor *t);
+/* A new handle to the same tensor (shares storage and autograd identity). */
+nm_error *nm_tensor_share(const nm_tensor *t, nm_tensor **out);
+
+/* Copies nbytes from data (which must equal numel * element size) into a new
+ * contiguous tensor of the given dtype, shape and device. data may be NULL
+ * only when nbytes is 0. */
+nm_error *nm_tensor_from_host(const void *data, int64_t nbytes, int32_t dtype, const int64_t *shape,
+                              int32_t ndim, nm_device device, nm_tensor **out);
+/* Copies the tensor's elements (row-major) into dst; nbytes must equal
+ * numel * element size. Works from any device. */
+nm_error *nm_tensor_to_host(const nm_tensor *t, void *dst, int64_t nbytes);
+/* The value of a one-element tensor as a double. */
+nm_error *nm_tensor_item(const nm_tensor *t, double *out);
+
+nm_error *nm_tensor_zeros(const int64_t *shape, int32_t ndim, int32_t dtype, nm_device device,
+                          nm_tensor **out);
+nm_error *nm_tensor_ones(const int64_t *shape, int32_t ndim, int32_t dtype, nm_device device,
+                         nm_tensor **out);
+nm_error *nm_tensor_full(const int64_t *shape, int32_t ndim, double value, int32_t dtype,
+                         nm_device device, nm_tensor **out);
+/* [start, end) with step, like torch.arange. */
+nm_error *nm_tensor_arange(double start, double end, double step, int32_t dtype, nm_device device,
+                           nm_tensor **out);
+/* Standard normal; gen may be NULL for the default generator. */
+nm_error *nm_tensor_randn(const int64_t *shape, int32_t ndim, int32_t dtype, nm_device device,
+                          nm_generator *gen, nm_tensor **out);
+/* Uniform in [0, 1); gen may be NULL. */
+nm_error *nm_tensor_rand(const int64_t *shape, int32_t ndim, int32_t dtype, nm_device device,
+                         nm_generator *gen, nm_tensor **out);
+
+nm_error *nm_tensor_ndim(const nm_tensor *t, int32_t *out);
+/* Writes min(ndim, cap) sizes into shape. */
+nm_error *nm_tensor_shape(const nm_tensor *t, int64_t *shape, int32_t cap);
+nm_error *nm_tensor_numel(const nm_tensor *t, int64_t *out);
+nm_error *nm_tensor_dtype(const nm_tensor *t, int32_t *out);
+nm_error *nm_tensor_device(const nm_tensor *t, nm_device *out);
+
+nm_error *nm_tensor_to(const nm_tensor *t, int32_t dtype, nm_device device, nm_tensor **out);
+nm_error *nm_tensor_contiguous(const nm_tensor *t, nm_tensor **out);
+nm_error *nm_tensor_clone(const nm_tensor *t, nm_tensor **out);
+nm_error *nm_tensor_detach(const nm_tensor *t, nm_tensor **out);
+/* In place: dst <- src (broadcast, dtype/device converted). */
+nm_error *nm_tensor_copy_(nm_tensor *dst, const nm_tensor *src);
+
+/* ---- math ---------------------------------------------------------------- */
+
+typedef enum {
+  NM_UN_NEG = 0,
+  NM_UN_EXP = 1,
+  NM_UN_LOG = 2,
+  NM_UN_SIGMOID = 3,
+  NM_UN_ABS = 4,
+  NM_UN_SQRT = 5,
+  NM_UN_LOGICAL_NOT = 6
+} nm_unary_op;
+
+typedef enum {
+  NM_BIN_ADD = 0,
+  NM_BIN_SUB = 1,
+  NM_BIN_MUL = 2,
+  NM_BIN_DIV = 3,
+  NM_BIN_EQ = 4, /* comparisons give NM_BOOL */
+  NM_BIN_NE = 5,
+  NM_BIN_LT = 6,
+  NM_BIN_LE = 7,
+  NM_BIN_GT = 8,
+  NM_BIN_GE = 9,
+  NM_BIN_MAXIMUM = 10,
+  NM_BIN_MINIMUM = 11,
+  NM_BIN_LOGICAL_AND = 12,
+  NM_BIN_LOGICAL_OR = 13
+} nm_binary_op;
+
+typedef enum {
+  NM_RED_SUM = 0,
+  NM_RED_MEAN = 1,
+  NM_RED_MAX = 2,    /* values only */
+  NM_RED_MIN = 3,    /* values only */
+  NM_RED_ANY = 4,    /* NM_BOOL */
+  NM_RED_ALL = 5,    /* NM_BOOL */
+  NM_RED_ARGMAX = 6, /* NM_INT64 */
+  NM_RED_LOGSUMEXP = 7
+} nm_reduce_op;
+
+nm_error *nm_op_unary(int32_t op, const nm_tensor *x, nm_tensor **out);
+/* Broadcasting elementwise a op b, with PyTorch's type promotion. */
+nm_error *nm_op_binary(int32_t op, const nm_tensor *a, const nm_tensor *b, nm_tensor **out);
+/* a op s, where s is a scalar. */
+nm_error *nm_op_binary_scalar(int32_t op, const nm_tensor *a, double s, nm_tensor **out);
+/* all != 0: reduce every element to a 0-d tensor (dim, keepdim ignored);
+ * otherwise reduce along dim (negative counts from the end). */
+nm_error *nm_op_reduce(int32_t op, const nm_tensor *x, int32_t all, int64_t dim, int32_t keepdim,
+                       nm_tensor **out);
+
+nm_error *nm_op_matmul(const nm_tensor *a, const nm_tensor *b, nm_tensor **out);
+nm_error *nm_op_log_softmax(const nm_tensor *x, int64_t dim, nm_tensor **out);
+nm_error *nm_op_softmax(const nm_tensor *x, int64_t dim, nm_tensor **out);
+nm_error *nm_op_gather(const nm_tensor *x, int64_t dim, const nm_tensor *index, nm_tensor **out);
+nm_error *nm_op_index_select(const nm_tensor *x, int64_t dim, const nm_tensor *index,
+                             nm_tensor **out);
+nm_error *nm_op_masked_fill(const nm_tensor *x, const nm_tensor *mask, double value,
+                            nm_tensor **out);
+nm_error *nm_op_where(const nm_tensor *cond, const nm_tensor *a, const nm_tensor *b,
+                      nm_tensor **out);
+nm_error *nm_op_cat(const nm_tensor *const *xs, int32_t n, int64_t dim, nm_tensor **out);
+nm_error *nm_op_stack(const nm_tensor *const *xs, int32_t n, int64_t dim, nm_tensor **out);
+/* x.narrow(dim, start, length): a view. */
+nm_error *nm_op_narrow(const nm_tensor *x, int64_t dim, int64_t start, int64_t length,
+                       nm_tensor **out);
+/* x[..., start:end:step, ...] along dim: a view. */
+nm_error *nm_op_slice(const nm_tensor *x, int64_t dim, int64_t start, int64_t end, int64_t step,
+                      nm_tensor **out);
+/* reshape may copy; view never does (fails when it would have to). */
+nm_error *nm_op_reshape(const nm_tensor *x, const int64_t *shape, int32_t ndim, nm_tensor **out);
+nm_error *nm_op_view(const nm_tensor *x, const int64_t *shape, int32_t ndim, nm_tensor **out);
+nm_error *nm_op_transpose(const nm_tensor *x, int64_t dim0, int64_t dim1, nm_tensor **out);
+/* n samples per row of probs (1-D or 2-D, non-negative); NM_INT64. gen may
+ * be NULL. */
+nm_error *nm_op_multinomial(const nm_tensor *probs, int64_t n, int32_t replacement,
+                            nm_generator *gen, nm_tensor **out);
+
+/* ---- fused kernels --------------------------------------------------------- */
+
+/* logp[..] = logits[.., ids[..]] - logsumexp(logits[.., :])
+ * logits (N..., V) float; ids (N...) int64; out (N...) float32 (or the
+ * logits' dtype when it is float64). Works on chunk_rows rows at a time
+ * (chunk_rows <= 0: a default), so the (N, V) log-softmax is never
+ * materialised. Differentiable with respect to logits. */
+nm_error *nm_k_selective_log_softmax(const nm_tensor *logits, const nm_tensor *ids,
+                                     int64_t chunk_rows, nm_tensor **out);
+
+/* ---- autograd ---------------------------------------------------------------- */
+
+nm_error *nm_ag_set_requires_grad(nm_tensor *t, int32_t requires_grad);
+nm_error *nm_ag_requires_grad(const nm_tensor *t, int32_t *out);
+/* grad may be NULL for a scalar t. */
+nm_error *nm_ag_backward(const nm_tensor *t, const nm_tensor *grad);
+/* *out is NULL when t has no gradient yet. */
+nm_error *nm_ag_grad(const nm_tensor *t, nm_tensor **out);
+/* Sets t's gradient to undefined (like zero_grad(set_to_none=True)). */
+nm_error *nm_ag_zero_grad(nm_tensor *t);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* NASHMD_H */

@@ -1,0 +1,3 @@
+module github.com/nashmd/nashmd
+
+go 1.26
