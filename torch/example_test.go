@@ -12,8 +12,8 @@ func Example() {
 	defer s.Close() // frees every tensor made through s
 
 	logits := s.FromFloat32([]float32{1, 2, 3, 1, 1, 1}, 2, 3) // (B=2, V=3)
-	ids := s.FromInt64([]int64{2, 0}, 2)                         // (B)
-	logp := s.SelectiveLogSoftmax(logits, ids, 0)               // (B): log p(ids | logits)
+	ids := s.FromInt64([]int64{2, 0}, 2)                       // (B)
+	logp := s.SelectiveLogSoftmax(logits, ids, 0)              // (B): log p(ids | logits)
 	if err := s.Err(); err != nil {
 		fmt.Println(err)
 		return

@@ -17,6 +17,9 @@
 // Host memory. Slices passed in are copied during the call and never
 // retained; slices returned are new Go memory owned by the caller.
 //
+// Threads. libtorch gets one intra-op thread per CPU (runtime.NumCPU) unless
+// OMP_NUM_THREADS is set; SetNumThreads changes it for the process.
+//
 // Concurrency. A Scope is for one goroutine at a time. Tensors may be read by
 // several goroutines at once (libtorch ops do not modify their inputs), but
 // in-place operations (SetRequiresGrad, ZeroGrad, Backward's gradient
@@ -33,10 +36,20 @@ import "C"
 
 import (
 	"fmt"
+	"os"
 	"runtime"
 	"sync"
 	"unsafe"
 )
+
+// init gives libtorch one intra-op thread per CPU unless OMP_NUM_THREADS
+// says otherwise: libtorch 1.13 counts physical cores through cpuinfo, which
+// reports 1 on some VMs, and would leave the other cores idle.
+func init() {
+	if os.Getenv("OMP_NUM_THREADS") == "" && NumThreads() < runtime.NumCPU() {
+		_ = SetNumThreads(runtime.NumCPU()) // cannot fail for n > 0
+	}
+}
 
 // DType is a tensor's element type. The values match nm_dtype in nashmd.h.
 type DType int32
@@ -191,7 +204,7 @@ func NoGrad(f func() error) error {
 	if err := check("NoGrad", C.nm_rt_set_grad_enabled(0, &prev)); err != nil {
 		return err
 	}
-	defer C.nm_err_free(C.nm_rt_set_grad_enabled(prev, nil))
+	defer func() { C.nm_err_free(C.nm_rt_set_grad_enabled(prev, nil)) }()
 	return f()
 }
 
