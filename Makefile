@@ -24,7 +24,7 @@ endif
 GO_SOURCES := $(shell find . -name '*.go' -not -path './.venv/*' -not -path './bench/.venv/*' 2>/dev/null)
 C_SOURCES  := $(shell find csrc -name '*.cpp' -o -name '*.h' -o -name '*.c' -o -name '*.cu' 2>/dev/null)
 
-.PHONY: all lib deps test check golden bench cuda demo clean
+.PHONY: all lib deps assets test check golden bench cuda demo clean
 
 # Build everything: libnashmd.so in build/, the commands in bin/.
 all: lib
@@ -42,10 +42,16 @@ lib: $(BUILD)/CMakeCache.txt
 $(BUILD)/CMakeCache.txt: CMakeLists.txt
 	cmake -S . -B $(BUILD) $(CMAKE_ARGS)
 
-# Every test: deps, build, go vet, then the whole suite under the race detector.
-test: deps all
+# The pinned real assets (tokenizers, a small model) in third_party/cache, sha256-checked.
+assets:
+	@scripts/fetch-assets.sh
+
+# Every test: deps, assets, build, go vet, then the whole suite under the race
+# detector. NASHMD_ASSETS tells tests that the assets must be there (a test
+# that needs one fails without it; plain `go test` skips such tests).
+test: deps assets all
 	go vet ./...
-	go test -race -count=1 $(GOTESTFLAGS) ./...
+	NASHMD_ASSETS=$(CURDIR)/third_party/cache go test -race -count=1 $(GOTESTFLAGS) ./...
 
 # Static checks: gofmt, go vet, staticcheck, clang-format on csrc.
 check: deps lib
@@ -58,9 +64,10 @@ check: deps lib
 
 # Regenerate golden files with independent references (Debian's PyTorch 1.13
 # and the safetensors package, in .venv). go test only reads them.
-golden: .venv/.stamp
-	.venv/bin/python torch/testdata/gen_golden.py
-	.venv/bin/python hf/safetensors/testdata/gen_golden.py
+# Every generator is a testdata/gen_golden.py beside the files it writes.
+golden: .venv/.stamp assets
+	@for g in $$(find . -path ./.venv -prune -o -path ./third_party/cache -prune -o -name gen_golden.py -print | sort); do \
+	  echo ".venv/bin/python $$g"; NASHMD_ASSETS=$(CURDIR)/third_party/cache .venv/bin/python $$g || exit 1; done
 
 .venv/.stamp: scripts/golden-requirements.txt
 	@scripts/deps.sh python3-torch python3-venv
