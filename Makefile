@@ -64,9 +64,9 @@ check: deps lib
 
 # Regenerate golden files with independent references (Debian's PyTorch 1.13
 # and the safetensors package, in .venv). go test only reads them.
-# Every generator is a testdata/gen_golden.py beside the files it writes.
+# Every generator is a testdata/gen_*.py beside the files it writes.
 golden: .venv/.stamp assets
-	@for g in $$(find . -path ./.venv -prune -o -path ./third_party/cache -prune -o -name gen_golden.py -print | sort); do \
+	@for g in $$(find . -path ./.venv -prune -o -path ./third_party/cache -prune -o -name "gen_*.py" -print | sort); do \
 	  echo ".venv/bin/python $$g"; NASHMD_ASSETS=$(CURDIR)/third_party/cache .venv/bin/python $$g || exit 1; done
 
 .venv/.stamp: scripts/golden-requirements.txt

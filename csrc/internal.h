@@ -4,6 +4,7 @@
 #pragma once
 
 #include <ATen/ATen.h>
+#include <torch/version.h>
 
 #include <atomic>
 #include <stdexcept>
@@ -11,6 +12,13 @@
 #include <utility>
 
 #include "nashmd.h"
+
+// NASHMD_TORCH2 guards libtorch 2.x-only APIs (scaled_dot_product_attention).
+#if TORCH_VERSION_MAJOR >= 2
+#define NASHMD_TORCH2 1
+#else
+#define NASHMD_TORCH2 0
+#endif
 
 // ---- handles ----------------------------------------------------------------
 

@@ -230,6 +230,58 @@ nm_error *nm_op_multinomial(const nm_tensor *probs, int64_t n, int32_t replaceme
 nm_error *nm_k_selective_log_softmax(const nm_tensor *logits, const nm_tensor *ids,
                                      int64_t chunk_rows, nm_tensor **out);
 
+/* ---- models ------------------------------------------------------------------ */
+
+typedef struct nm_model nm_model;
+
+typedef enum { NM_ROPE_NONE = 0, NM_ROPE_LLAMA3 = 1 } nm_rope_scaling;
+
+/* The Llama-family decoder's config.json, resolved by the caller. */
+typedef struct {
+  int64_t vocab_size;
+  int64_t hidden_size;
+  int64_t intermediate_size;
+  int64_t num_hidden_layers;
+  int64_t num_attention_heads;
+  int64_t num_key_value_heads;
+  int64_t head_dim; /* <= 0: hidden_size / num_attention_heads */
+  int64_t max_position_embeddings;
+  double rms_norm_eps;
+  double rope_theta;
+  int32_t rope_scaling; /* nm_rope_scaling */
+  double rope_factor;
+  double rope_low_freq_factor;
+  double rope_high_freq_factor;
+  int64_t rope_original_max_position_embeddings;
+  int32_t attention_bias;      /* q/k/v projections have biases (Qwen2) */
+  int32_t tie_word_embeddings; /* lm_head shares model.embed_tokens.weight */
+  int64_t num_labels;          /* > 0: ForSequenceClassification with score.weight */
+} nm_llama_config;
+
+typedef enum { NM_OUT_LOGITS = 0, NM_OUT_HIDDEN = 1, NM_OUT_SCORE = 2 } nm_forward_output;
+
+/* A model with zero weights of dtype on device; set them with nm_model_set_param. */
+nm_error *nm_model_llama_new(const nm_llama_config *cfg, int32_t dtype, nm_device device,
+                             nm_model **out);
+nm_error *nm_model_free(nm_model *m);
+nm_error *nm_model_num_params(const nm_model *m, int64_t *out);
+/* The i-th parameter: its checkpoint name (valid while m lives) and a new
+ * handle sharing the parameter (set requires_grad on it to train it). */
+nm_error *nm_model_param(const nm_model *m, int64_t i, const char **name, nm_tensor **out);
+/* Copies value (same shape, any dtype/device) into the named parameter. */
+nm_error *nm_model_set_param(nm_model *m, const char *name, const nm_tensor *value);
+/* ids (B, L) int64, mask (B, L) 0/1 with LEFT padding (NULL: all ones).
+ * NM_OUT_LOGITS (B, L, V), NM_OUT_HIDDEN (B, L, H) after the final norm,
+ * NM_OUT_SCORE (B, num_labels) at each row's last real token. */
+nm_error *nm_model_forward(const nm_model *m, const nm_tensor *ids, const nm_tensor *mask,
+                           int32_t what, nm_tensor **out);
+/* out[b, t] = log softmax(logits[b, t] / temperature)[targets[b, t]], float32
+ * (B, L), computed chunk_rows rows at a time (<= 0: a default) without the
+ * (B, L, V) logits. For next-token log-probs pass targets = ids shifted left. */
+nm_error *nm_model_token_logprobs(const nm_model *m, const nm_tensor *ids, const nm_tensor *mask,
+                                  const nm_tensor *targets, double temperature, int64_t chunk_rows,
+                                  nm_tensor **out);
+
 /* ---- autograd ---------------------------------------------------------------- */
 
 nm_error *nm_ag_set_requires_grad(nm_tensor *t, int32_t requires_grad);

@@ -65,3 +65,26 @@ nm_error *nm_k_selective_log_softmax(const nm_tensor *logits, const nm_tensor *i
              nm::selective_log_softmax(nm::T(logits, "logits"), nm::T(ids, "ids"), chunk_rows));
   });
 }
+
+namespace nm {
+
+at::Tensor token_logprobs(const at::Tensor &h, const at::Tensor &head, const at::Tensor &targets,
+                          double temperature, int64_t chunk_rows) {
+  const int64_t H = h.size(-1), V = head.size(0);
+  at::Tensor flat = h.reshape({-1, H});  // (N, H)
+  at::Tensor tg = targets.reshape({-1}); // (N)
+  const int64_t N = flat.size(0);
+  if (chunk_rows <= 0)
+    chunk_rows = std::max<int64_t>(1, kDefaultChunkElems / std::max<int64_t>(V, 1));
+  std::vector<at::Tensor> parts;
+  for (int64_t s = 0; s < N; s += chunk_rows) {
+    int64_t n = std::min(chunk_rows, N - s);
+    at::Tensor logits = at::linear(flat.narrow(0, s, n), head); // (n, V)
+    if (temperature != 1.0) logits = logits / temperature;
+    parts.push_back(selective_log_softmax(logits, tg.narrow(0, s, n), n));
+  }
+  at::Tensor out = parts.empty() ? at::empty({0}, h.options().dtype(at::kFloat)) : at::cat(parts);
+  return out.view(targets.sizes());
+}
+
+} // namespace nm

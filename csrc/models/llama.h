@@ -1,0 +1,83 @@
+// llama.h — the Llama-family model shared by llama.cpp and generate.cpp.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "../internal.h"
+
+namespace nm {
+
+// KV is a key/value cache allocated once for B rows and Lmax positions:
+// k[i], v[i] are (B, nkv, Lmax, hd) for layer i; len slots are filled.
+struct KV {
+  std::vector<at::Tensor> k, v;
+  int64_t len = 0;
+  // Write the new keys (B, nkv, Lq, hd) at [len, len+Lq) and return the
+  // filled prefix [0, len+Lq). The caller advances len after all layers.
+  at::Tensor append_k(size_t i, const at::Tensor &x) { return append(k[i], x); }
+  at::Tensor append_v(size_t i, const at::Tensor &x) { return append(v[i], x); }
+
+private:
+  at::Tensor append(at::Tensor &c, const at::Tensor &x) {
+    const int64_t n = x.size(2);
+    if (len + n > c.size(2))
+      fail(NM_ERR_SHAPE, "KV cache full: " + std::to_string(len) + " + " + std::to_string(n) +
+                             " > " + std::to_string(c.size(2)) + " positions");
+    c.narrow(2, len, n).copy_(x);
+    return c.narrow(2, 0, len + n);
+  }
+};
+
+struct LlamaModel {
+  struct Layer {
+    at::Tensor ln1, wq, bq, wk, bk, wv, bv, wo, ln2, wgate, wup, wdown;
+  };
+  struct Param {
+    std::string name;
+    at::Tensor *slot;
+  };
+
+  nm_llama_config cfg;
+  at::TensorOptions opts;
+  int64_t hd = 0;
+  at::Tensor embed, norm, head; // head: lm_head (tied: == embed) or score
+  std::vector<Layer> layers;
+  at::Tensor inv_freq; // (hd/2) float32
+  std::vector<Param> params;
+  std::unordered_map<std::string, size_t> index;
+
+  LlamaModel(const nm_llama_config &c, at::TensorOptions o);
+  LlamaModel(const LlamaModel &) = delete;
+  LlamaModel &operator=(const LlamaModel &) = delete;
+
+  at::Tensor hidden(const at::Tensor &ids, const at::Tensor &mask) const;
+  at::Tensor score(const at::Tensor &h, const at::Tensor &mask) const;
+  at::Tensor layer(size_t i, const at::Tensor &x, const at::Tensor &cos, const at::Tensor &sin,
+                   const at::Tensor &allowed, KV *cache) const;
+  std::pair<at::Tensor, at::Tensor> rope(const at::Tensor &pos, at::ScalarType dt) const;
+
+private:
+  void add(const std::string &name, at::Tensor *slot, at::IntArrayRef shape);
+  at::Tensor rope_inv_freq() const;
+};
+
+at::Tensor positions_from_mask(const at::Tensor &mask);
+at::Tensor attention_mask(const at::Tensor &kmask, int64_t Lq);
+
+// log softmax(h·headᵀ / temperature)[targets], by row chunks: h (B, L, H),
+// head (V, H), targets (B, L) int64 → (B, L) float32. Never materialises
+// (B, L, V) logits. Defined in kernels/selective_log_softmax.cpp.
+at::Tensor token_logprobs(const at::Tensor &h, const at::Tensor &head, const at::Tensor &targets,
+                          double temperature, int64_t chunk_rows);
+at::Tensor selective_log_softmax(const at::Tensor &logits, const at::Tensor &ids,
+                                 int64_t chunk_rows);
+
+} // namespace nm
+
+struct nm_model {
+  std::unique_ptr<nm::LlamaModel> llama;
+};
