@@ -282,6 +282,35 @@ nm_error *nm_model_token_logprobs(const nm_model *m, const nm_tensor *ids, const
                                   const nm_tensor *targets, double temperature, int64_t chunk_rows,
                                   nm_tensor **out);
 
+/* ---- generation ---------------------------------------------------------------- */
+
+typedef struct {
+  int64_t max_new_tokens;
+  double temperature; /* <= 0 (or greedy): argmax */
+  int64_t top_k;      /* <= 0: off */
+  double top_p;       /* 1: off; else in (0, 1) */
+  int32_t greedy;
+  const int64_t *eos_ids; /* a row stops after any of these; read during the call only */
+  int32_t n_eos;
+  int64_t pad_id;    /* written after a row's EOS */
+  int32_t use_cache; /* 0: recompute the whole prefix each step (tests, benchmarks) */
+} nm_gen_config;
+
+/* Samples up to max_new_tokens after left-padded prompts ids (B, P) with
+ * mask (NULL: no padding). tokens (B, T) int64 with T <= max_new_tokens (the
+ * loop stops when every row has ended); completion_mask (B, T) int64 is 1
+ * up to and including each row's EOS. gen may be NULL. No gradients. */
+nm_error *nm_generate(const nm_model *m, const nm_tensor *ids, const nm_tensor *mask,
+                      const nm_gen_config *cfg, nm_generator *gen, nm_tensor **tokens,
+                      nm_tensor **completion_mask);
+/* Nash-MD's two streams from one prefill of the policy: y ~ policy and
+ * y' ~ softmax(((1-mixture_coef)·l_policy + mixture_coef·l_ref) / temperature).
+ * Both (B, T) with T the longer stream's length; needs use_cache. */
+nm_error *nm_generate_mixture(const nm_model *policy, const nm_model *ref, double mixture_coef,
+                              const nm_tensor *ids, const nm_tensor *mask, const nm_gen_config *cfg,
+                              nm_generator *gen, nm_tensor **tokens, nm_tensor **completion_mask,
+                              nm_tensor **mix_tokens, nm_tensor **mix_completion_mask);
+
 /* ---- autograd ---------------------------------------------------------------- */
 
 nm_error *nm_ag_set_requires_grad(nm_tensor *t, int32_t requires_grad);

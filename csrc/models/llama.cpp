@@ -204,6 +204,10 @@ at::Tensor LlamaModel::hidden(const at::Tensor &ids, const at::Tensor &mask) con
   return rms_norm(x, norm, cfg.rms_norm_eps);
 }
 
+at::Tensor LlamaModel::final_norm(const at::Tensor &x) const {
+  return rms_norm(x, norm, cfg.rms_norm_eps);
+}
+
 // Score head value at the last real token of each row: (B, num_labels).
 at::Tensor LlamaModel::score(const at::Tensor &h, const at::Tensor &mask) const {
   const int64_t B = h.size(0), L = h.size(1);

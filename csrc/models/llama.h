@@ -12,9 +12,11 @@
 namespace nm {
 
 // KV is a key/value cache allocated once for B rows and Lmax positions:
-// k[i], v[i] are (B, nkv, Lmax, hd) for layer i; len slots are filled.
+// k[i], v[i] are (B, nkv, Lmax, hd) for layer i; mask (B, Lmax) int64 marks
+// real tokens; len slots are filled.
 struct KV {
   std::vector<at::Tensor> k, v;
+  at::Tensor mask;
   int64_t len = 0;
   // Write the new keys (B, nkv, Lq, hd) at [len, len+Lq) and return the
   // filled prefix [0, len+Lq). The caller advances len after all layers.
@@ -55,7 +57,13 @@ struct LlamaModel {
   LlamaModel &operator=(const LlamaModel &) = delete;
 
   at::Tensor hidden(const at::Tensor &ids, const at::Tensor &mask) const;
+  // A cache for B rows and Lmax positions in the model's dtype and device.
+  KV new_cache(int64_t B, int64_t Lmax) const;
+  // Runs ids (B, Lq) at cache slots [len, len+Lq) whose mask the caller has
+  // set, advances len, and returns the last position's logits (B, V) float32.
+  at::Tensor step(const at::Tensor &ids, KV &kv) const;
   at::Tensor score(const at::Tensor &h, const at::Tensor &mask) const;
+  at::Tensor final_norm(const at::Tensor &x) const; // model.norm
   at::Tensor layer(size_t i, const at::Tensor &x, const at::Tensor &cos, const at::Tensor &sin,
                    const at::Tensor &allowed, KV *cache) const;
   std::pair<at::Tensor, at::Tensor> rope(const at::Tensor &pos, at::ScalarType dt) const;

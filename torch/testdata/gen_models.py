@@ -13,9 +13,14 @@ import shutil
 
 import torch
 import transformers
+import transformers.generation.utils as gen_utils
 from safetensors.torch import save_file
 from transformers import (LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM,
                           Qwen2ForSequenceClassification)
+
+# Debian's torch 1.13 cannot import torch.distributed.fsdp under Python 3.11;
+# generate() only asks whether the model is FSDP-wrapped. It is not.
+gen_utils.is_fsdp_managed_module = lambda m: False
 
 HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "models")
 TEMPERATURE = 0.7
@@ -62,6 +67,17 @@ def write(name, model, cfg, seed):
             lp = torch.log_softmax(logits / TEMPERATURE, -1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
             out["targets"] = targets
             out["logprobs_t0.7"] = lp
+            # Greedy generation with left padding: first without EOS, then with
+            # the token row 1 produced at step 4 as EOS, so rows stop early.
+            P, N = ids.shape[1], 12
+            g = model.generate(ids, attention_mask=mask, max_new_tokens=N, do_sample=False,
+                               pad_token_id=pad, eos_token_id=None)[:, P:]
+            eos = int(g[1, 4])
+            ge = model.generate(ids, attention_mask=mask, max_new_tokens=N, do_sample=False,
+                                pad_token_id=pad, eos_token_id=eos)[:, P:]
+            out["greedy"] = g
+            out["greedy_eos"] = ge
+            out["greedy_eos_id"] = torch.tensor([eos])
     save_file({k: v.contiguous() for k, v in out.items()}, os.path.join(d, "golden.safetensors"),
               metadata={"generator": "torch/testdata/gen_models.py", "transformers": transformers.__version__,
                         "torch": torch.__version__, "temperature": str(TEMPERATURE)})
@@ -89,3 +105,30 @@ write("llama_rope3_headdim", LlamaForCausalLM(cfg), cfg, 3)
 cfg = Qwen2Config(num_attention_heads=4, num_key_value_heads=2, num_labels=1, pad_token_id=0,
                   architectures=["Qwen2ForSequenceClassification"], **common)
 write("qwen2_reward", Qwen2ForSequenceClassification(cfg), cfg, 4)
+
+
+# Nash-MD mixture, greedy: y'_t = argmax((1-β)·l_policy + β·l_ref) with both
+# models re-run on the whole prefix each step (no cache), β = 0.5.
+def mixture_greedy(policy, ref, ids, mask, beta, n):
+    cur, m = ids.clone(), mask.clone()
+    outs = []
+    with torch.no_grad():
+        for _ in range(n):
+            pos = (m.cumsum(-1) - 1).masked_fill(m == 0, 1)
+            lp = policy(input_ids=cur, attention_mask=m, position_ids=pos).logits[:, -1]
+            lr = ref(input_ids=cur, attention_mask=m, position_ids=pos).logits[:, -1]
+            tok = ((1 - beta) * lp + beta * lr).argmax(-1)
+            outs.append(tok)
+            cur = torch.cat([cur, tok[:, None]], 1)
+            m = torch.cat([m, torch.ones_like(tok)[:, None]], 1)
+    return torch.stack(outs, 1)
+
+
+pol = Qwen2ForCausalLM.from_pretrained(os.path.join(HERE, "qwen2_tiny"), attn_implementation="eager").eval()
+ref = LlamaForCausalLM.from_pretrained(os.path.join(HERE, "llama_tiny_tied"), attn_implementation="eager").eval()
+ids, mask, _ = inputs(96, 0, 2)
+save_file({"ids": ids, "mask": mask, "mix_greedy_0.5": mixture_greedy(pol, ref, ids, mask, 0.5, 10)},
+          os.path.join(HERE, "mixture_golden.safetensors"),
+          metadata={"generator": "torch/testdata/gen_models.py", "policy": "qwen2_tiny", "ref": "llama_tiny_tied",
+                    "mixture_coef": "0.5", "transformers": transformers.__version__})
+print("wrote mixture_golden.safetensors")

@@ -1,0 +1,231 @@
+// generate.cpp — KV-cached sampling from one model, and Nash-MD's two
+// streams: y ~ π_θ and y' ~ the geometric mixture of π_θ and π_ref.
+//
+// Legend: B prompts, P prompt length (left-padded), T max_new_tokens,
+// V vocab. The whole decode loop runs here, one C call per generation.
+//
+// Mixture (Nash-MD, TRL's GeometricMixtureWrapper):
+//     l_mix = (1 - β)·l_θ + β·l_ref,   y'_t ~ softmax(l_mix / temperature)
+// Mixing raw logits equals mixing log-probs (they differ by a per-row
+// constant). The policy runs once per step on 2B rows (both streams share
+// the policy's prompt cache, copied once after prefill); the reference runs
+// on the B mixture rows with its own cache.
+#include <limits>
+
+#include "internal.h"
+#include "models/llama.h"
+
+namespace nm {
+
+KV LlamaModel::new_cache(int64_t B, int64_t Lmax) const {
+  KV kv;
+  for (size_t i = 0; i < layers.size(); i++) {
+    kv.k.push_back(at::zeros({B, cfg.num_key_value_heads, Lmax, hd}, opts));
+    kv.v.push_back(at::zeros({B, cfg.num_key_value_heads, Lmax, hd}, opts));
+  }
+  kv.mask = at::zeros({B, Lmax}, opts.dtype(at::kLong));
+  return kv;
+}
+
+at::Tensor LlamaModel::step(const at::Tensor &ids, KV &kv) const {
+  const int64_t Lq = ids.size(1), end = kv.len + Lq;
+  at::Tensor m = kv.mask.narrow(1, 0, end);                      // (B, end)
+  at::Tensor pos = positions_from_mask(m).narrow(1, kv.len, Lq); // (B, Lq)
+  at::Tensor x = at::embedding(embed, ids);                      // (B, Lq, H)
+  auto cs = rope(pos, x.scalar_type());
+  at::Tensor allowed = attention_mask(m, Lq); // (B, 1, Lq, end)
+  for (size_t i = 0; i < layers.size(); i++)
+    x = layer(i, x, cs.first, cs.second, allowed, &kv);
+  kv.len = end;
+  at::Tensor last = x.narrow(1, Lq - 1, 1).squeeze(1);      // (B, H)
+  return at::linear(final_norm(last), head).to(at::kFloat); // (B, V)
+}
+
+// KV fork: rows repeated `times` along the batch (a copy, not a view).
+static KV repeat_cache(const KV &kv, int64_t times) {
+  KV out;
+  for (size_t i = 0; i < kv.k.size(); i++) {
+    out.k.push_back(kv.k[i].repeat({times, 1, 1, 1}));
+    out.v.push_back(kv.v[i].repeat({times, 1, 1, 1}));
+  }
+  out.mask = kv.mask.repeat({times, 1});
+  out.len = kv.len;
+  return out;
+}
+
+struct Sampler {
+  const nm_gen_config &c;
+  c10::optional<at::Generator> gen;
+
+  // logits (N, V) float32 → token ids (N).
+  at::Tensor operator()(at::Tensor logits) const {
+    if (c.greedy || c.temperature <= 0) return logits.argmax(-1);
+    const int64_t V = logits.size(-1);
+    const float ninf = -std::numeric_limits<float>::infinity();
+    logits = logits / c.temperature;
+    if (c.top_k > 0 && c.top_k < V) { // TopKLogitsWarper
+      at::Tensor kth = std::get<0>(logits.topk(c.top_k, -1)).narrow(-1, c.top_k - 1, 1);
+      logits = logits.masked_fill(logits < kth, ninf);
+    }
+    if (c.top_p < 1.0) { // TopPLogitsWarper: drop the tail whose mass is <= 1 - top_p
+      auto sorted = logits.sort(-1, false);
+      at::Tensor cum = std::get<0>(sorted).softmax(-1).cumsum(-1);
+      at::Tensor drop = cum <= (1.0 - c.top_p);
+      drop.narrow(-1, V - 1, 1).fill_(false); // keep at least one
+      logits = logits.masked_fill(drop.scatter(-1, std::get<1>(sorted), drop), ninf);
+    }
+    return at::multinomial(logits.softmax(-1), 1, false, gen).squeeze(-1);
+  }
+};
+
+// Stream bookkeeping: tokens written per step, EOS → pad afterwards.
+struct Stream {
+  std::vector<at::Tensor> tokens; // T × (N)
+  std::vector<at::Tensor> live;   // T × (N) int64: 1 while the completion runs (EOS included)
+  at::Tensor running;             // (N) bool
+
+  at::Tensor push(at::Tensor tok, const nm_gen_config &c, const at::Tensor &eos) {
+    if (!running.defined()) running = at::ones_like(tok, tok.options().dtype(at::kBool));
+    tok = tok.masked_fill(running.logical_not(), c.pad_id);
+    live.push_back(running.to(at::kLong));
+    tokens.push_back(tok);
+    if (eos.numel() > 0) running = running & at::isin(tok, eos).logical_not();
+    return tok;
+  }
+  bool done() const { return running.defined() && !running.any().item<bool>(); }
+};
+
+static void check_gen(const nm_gen_config *c, const at::Tensor &ids, const at::Tensor &mask) {
+  if (c == nullptr) fail(NM_ERR_ARG, "generation config is NULL");
+  if (c->max_new_tokens <= 0) fail(NM_ERR_ARG, "max_new_tokens must be positive");
+  if (c->n_eos > 0 && c->eos_ids == nullptr) fail(NM_ERR_ARG, "eos_ids is NULL");
+  if (ids.dim() != 2 || ids.scalar_type() != at::kLong)
+    fail(NM_ERR_SHAPE, "prompt ids must be (B, P) int64, got " + c10::str(ids.sizes()));
+  if (mask.defined() && mask.sizes() != ids.sizes())
+    fail(NM_ERR_SHAPE,
+         "prompt mask " + c10::str(mask.sizes()) + " must match ids " + c10::str(ids.sizes()));
+  if (!c->greedy && c->temperature > 0 && !(c->top_p > 0))
+    fail(NM_ERR_ARG, "top_p must be in (0, 1]");
+}
+
+static at::Tensor eos_tensor(const nm_gen_config &c, at::Device d) {
+  std::vector<int64_t> v(c.eos_ids, c.eos_ids + c.n_eos);
+  return at::tensor(v, at::TensorOptions().dtype(at::kLong)).to(d);
+}
+
+// Logits of the next token for rows `ids` (B, Lcur) without a cache.
+static at::Tensor full_step(const LlamaModel &m, const at::Tensor &ids, const at::Tensor &mask) {
+  at::Tensor h = m.hidden(ids, mask);
+  return at::linear(h.narrow(1, h.size(1) - 1, 1).squeeze(1), m.head).to(at::kFloat);
+}
+
+static std::pair<at::Tensor, at::Tensor> finish(const Stream &s) {
+  return {at::stack(s.tokens, 1), at::stack(s.live, 1)}; // (N, T) each
+}
+
+} // namespace nm
+
+using namespace nm;
+
+static const LlamaModel &Mdl(const nm_model *m) {
+  if (m == nullptr || !m->llama) fail(NM_ERR_ARG, "model is NULL");
+  if (m->llama->cfg.num_labels > 0) fail(NM_ERR_ARG, "cannot generate from a sequence classifier");
+  return *m->llama;
+}
+
+nm_error *nm_generate(const nm_model *model, const nm_tensor *ids, const nm_tensor *mask,
+                      const nm_gen_config *cfg, nm_generator *gen, nm_tensor **tokens,
+                      nm_tensor **completion_mask) {
+  NM_PROTECT({
+    need_out(tokens);
+    need_out(completion_mask);
+    const LlamaModel &m = Mdl(model);
+    const at::Tensor &x = T(ids, "ids");
+    at::Tensor msk = mask ? mask->t : at::ones_like(x);
+    check_gen(cfg, x, msk);
+    c10::NoGradGuard ng;
+    const int64_t B = x.size(0), P = x.size(1), Tn = cfg->max_new_tokens;
+    Sampler sample{*cfg, gen ? c10::optional<at::Generator>(gen->g) : c10::nullopt};
+    at::Tensor eos = eos_tensor(*cfg, x.device());
+    Stream s;
+    if (cfg->use_cache) {
+      KV kv = m.new_cache(B, P + Tn);
+      kv.mask.narrow(1, 0, P).copy_(msk);
+      at::Tensor logits = m.step(x, kv); // prefill
+      for (int64_t t = 0; t < Tn; t++) {
+        at::Tensor tok = s.push(sample(logits), *cfg, eos);
+        if (s.done() || t == Tn - 1) break;
+        kv.mask.narrow(1, kv.len, 1).fill_(1);
+        logits = m.step(tok.unsqueeze(1), kv);
+      }
+    } else {
+      at::Tensor cur = x, cm = msk.to(at::kLong);
+      for (int64_t t = 0; t < Tn; t++) {
+        at::Tensor tok = s.push(sample(full_step(m, cur, cm)), *cfg, eos);
+        if (s.done()) break;
+        cur = at::cat({cur, tok.unsqueeze(1)}, 1);
+        cm = at::cat({cm, at::ones({B, 1}, cm.options())}, 1);
+      }
+    }
+    auto out = finish(s);
+    give(tokens, out.first);
+    give(completion_mask, out.second);
+  });
+}
+
+nm_error *nm_generate_mixture(const nm_model *policy, const nm_model *ref, double mixture_coef,
+                              const nm_tensor *ids, const nm_tensor *mask, const nm_gen_config *cfg,
+                              nm_generator *gen, nm_tensor **tokens, nm_tensor **completion_mask,
+                              nm_tensor **mix_tokens, nm_tensor **mix_completion_mask) {
+  NM_PROTECT({
+    need_out(tokens);
+    need_out(completion_mask);
+    need_out(mix_tokens);
+    need_out(mix_completion_mask);
+    const LlamaModel &pm = Mdl(policy);
+    const LlamaModel &rm = Mdl(ref);
+    if (pm.cfg.vocab_size != rm.cfg.vocab_size)
+      fail(NM_ERR_SHAPE,
+           "policy and reference vocab sizes differ: " + std::to_string(pm.cfg.vocab_size) +
+               " vs " + std::to_string(rm.cfg.vocab_size));
+    if (!(mixture_coef >= 0 && mixture_coef <= 1))
+      fail(NM_ERR_ARG, "mixture_coef must be in [0, 1]");
+    const at::Tensor &x = T(ids, "ids");
+    at::Tensor msk = mask ? mask->t : at::ones_like(x);
+    check_gen(cfg, x, msk);
+    if (!cfg->use_cache) fail(NM_ERR_ARG, "mixture generation needs use_cache");
+    c10::NoGradGuard ng;
+    const int64_t B = x.size(0), P = x.size(1), Tn = cfg->max_new_tokens;
+    Sampler sample{*cfg, gen ? c10::optional<at::Generator>(gen->g) : c10::nullopt};
+    at::Tensor eos = eos_tensor(*cfg, x.device());
+
+    // Prefill: the policy once on B rows, then its cache copied for 2B rows.
+    KV pkv1 = pm.new_cache(B, P + Tn);
+    pkv1.mask.narrow(1, 0, P).copy_(msk);
+    at::Tensor pl = pm.step(x, pkv1); // (B, V)
+    KV pkv = repeat_cache(pkv1, 2);   // rows [0, B): y; [B, 2B): y'
+    pkv1 = KV();
+    KV rkv = rm.new_cache(B, P + Tn);
+    rkv.mask.narrow(1, 0, P).copy_(msk);
+    at::Tensor rl = rm.step(x, rkv);           // (B, V)
+    at::Tensor plogits = at::cat({pl, pl}, 0); // (2B, V)
+
+    Stream ys, ms;
+    for (int64_t t = 0; t < Tn; t++) {
+      at::Tensor mix = plogits.narrow(0, B, B) * (1 - mixture_coef) + rl * mixture_coef;
+      at::Tensor tok = sample(at::cat({plogits.narrow(0, 0, B), mix}, 0)); // (2B)
+      at::Tensor ty = ys.push(tok.narrow(0, 0, B), *cfg, eos);
+      at::Tensor tm = ms.push(tok.narrow(0, B, B), *cfg, eos);
+      if ((ys.done() && ms.done()) || t == Tn - 1) break;
+      pkv.mask.narrow(1, pkv.len, 1).fill_(1);
+      rkv.mask.narrow(1, rkv.len, 1).fill_(1);
+      plogits = pm.step(at::cat({ty, tm}, 0).unsqueeze(1), pkv);
+      rl = rm.step(tm.unsqueeze(1), rkv);
+    }
+    auto y = finish(ys), ym = finish(ms);
+    give(tokens, y.first);
+    give(completion_mask, y.second);
+    give(mix_tokens, ym.first);
+    give(mix_completion_mask, ym.second);
+  });
+}
