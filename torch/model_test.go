@@ -184,3 +184,64 @@ func mustRead(t *testing.T, p string) []byte {
 	}
 	return b
 }
+
+// TestSaveLoad: a saved model (single file and sharded) loads back with the
+// same logits. Set NASHMD_KEEP_SAVED=DIR to keep the single-file save for
+// testdata/check_saved.py, which loads it with transformers.
+func TestSaveLoad(t *testing.T) {
+	for _, name := range []string{"qwen2_tiny", "llama_tiny_tied"} {
+		for _, shard := range []int64{0, 20_000} {
+			s := torch.NewScope()
+			m, g := modelGolden(t, s, name)
+			dir := filepath.Join(t.TempDir(), "out")
+			if keep := os.Getenv("NASHMD_KEEP_SAVED"); keep != "" && shard == 0 {
+				dir = filepath.Join(keep, name)
+			}
+			if err := m.Save(dir, torch.SaveOptions{MaxShardBytes: shard, CopyFrom: filepath.Join("testdata", "models", name)}); err != nil {
+				t.Fatal(err)
+			}
+			_, indexErr := os.Stat(filepath.Join(dir, "model.safetensors.index.json"))
+			if (shard > 0) != (indexErr == nil) {
+				t.Fatalf("%s shard=%d: index present = %v", name, shard, indexErr == nil)
+			}
+			m2, err := torch.LoadLlama(dir, torch.Float32, torch.CPU)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := maxAbsDiffMasked(t, s, s.Logits(m2, g["ids"], g["mask"]), g["logits"], g["mask"])
+			if d > 1e-4 {
+				t.Errorf("%s shard=%d: reloaded logits differ by %.3g", name, shard, d)
+			}
+			m2.Close()
+			s.Close()
+		}
+	}
+}
+
+// TestModelBFloat16: the same model in bfloat16 (RMSNorm and softmax in
+// float32, as transformers) stays close to the float32 golden logits.
+func TestModelBFloat16(t *testing.T) {
+	s := torch.NewScope()
+	defer s.Close()
+	_, g := modelGolden(t, s, "qwen2_tiny")
+	m, err := torch.LoadLlama(filepath.Join("testdata", "models", "qwen2_tiny"), torch.BFloat16, torch.CPU)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	logits := s.Logits(m, g["ids"], g["mask"])
+	if logits.DType() != torch.BFloat16 {
+		t.Fatalf("logits are %v", logits.DType())
+	}
+	scale, _ := s.Max(s.Abs(g["logits"])).Item()
+	d := maxAbsDiffMasked(t, s, s.To(logits, torch.Float32, torch.CPU), g["logits"], g["mask"])
+	// bfloat16 keeps 8 bits of mantissa: allow 3% of the logit scale.
+	if d > 0.03*scale {
+		t.Fatalf("bf16 logits max abs diff %.3g (scale %.3g)", d, scale)
+	}
+	t.Logf("bf16 logits max abs diff %.3g (logit scale %.3g)", d, scale)
+	tok, _ := s.Generate(m, g["ids"], g["mask"], torch.GenConfig{MaxNewTokens: 4, Greedy: true}, nil)
+	if err := s.Err(); err != nil || tok == nil {
+		t.Fatal(err)
+	}
+}

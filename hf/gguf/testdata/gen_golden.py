@@ -363,6 +363,8 @@ def hf_import(path, tie):
 
     cfg = AutoConfig.from_pretrained(os.path.dirname(path), gguf_file=os.path.basename(path))
     cfg_json = json.loads(cfg.to_json_string())
+    for k in ("_name_or_path", "_model_name_or_path"):  # machine-specific paths
+        cfg_json.pop(k, None)
     tensors = load_gguf_checkpoint(path, return_tensors=True)["tensors"]
     cfg.tie_word_embeddings = tie
     cls = getattr(transformers, cfg.architectures[0]) if cfg.architectures else None
@@ -460,7 +462,8 @@ def gen_smollm2():
     tok = AutoTokenizer.from_pretrained(os.path.dirname(ASSET), gguf_file=os.path.basename(ASSET))
     tok_summary = summarise_tokenizer(tok.backend_tokenizer.to_str())
     tok_summary["init_kwargs"] = {k: v for k, v in tok.init_kwargs.items()
-                                  if isinstance(v, (str, int, bool, type(None))) and k != "name_or_path"}
+                                  if isinstance(v, (str, int, bool, type(None)))
+                                  and k not in ("name_or_path", "vocab_file")}
 
     text = "<|im_start|>user\nWhat is the capital of France?<|im_end|>\n"
     ids = tok(text, add_special_tokens=False).input_ids[:8]

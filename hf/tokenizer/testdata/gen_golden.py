@@ -25,13 +25,13 @@
 #                            TemplateProcessing with BOS and EOS). Each is reloaded with
 #                            Tokenizer.from_str before use, so the goldens come from the file as
 #                            written.
-#   golden_<name>.json[.gz]  for <name> in qwen3, smollm2, mini_*:
+#   golden_<name>.json.gz    for <name> in qwen3, smollm2, mini_*:
 #       {"tokenizer": path relative to testdata (qwen3: asset path "qwen3/tokenizer.json"),
 #        "cases": [{"text", "ids" (add_special_tokens=False), "ids_special" (=True),
 #                   "decoded" (decode(ids_special, skip_special_tokens=False)),
 #                   "decoded_skip" (decode(ids_special, skip_special_tokens=True))}],
 #        "decode_cases": [{"ids", "text" (skip=False), "text_skip" (skip=True)}]}
-#     A file is gzipped when its JSON exceeds 1 MB.
+#     Always gzipped (gzip mtime 0, so reruns give identical bytes).
 #
 # The test strings are built deterministically (random.Random with fixed seeds) from the pools
 # below; the real tokenizers get every string (>= 2,000), the mini tokenizers a subset.
@@ -433,14 +433,9 @@ def write_golden(name, tok_ref, tok, strings, n_decode, seed):
     for p in (base, base + ".gz"):
         if os.path.exists(p):
             os.remove(p)
-    if len(data) > 1 << 20:
-        with gzip.GzipFile(base + ".gz", "wb", mtime=0) as f:
-            f.write(data)
-        print(f"wrote {base}.gz ({len(data)} bytes before gzip, {len(cases)} strings)")
-    else:
-        with open(base, "wb") as f:
-            f.write(data)
-        print(f"wrote {base} ({len(data)} bytes, {len(cases)} strings)")
+    with gzip.GzipFile(base + ".gz", "wb", mtime=0) as f:
+        f.write(data)
+    print(f"wrote {base}.gz ({len(data)} bytes before gzip, {len(cases)} strings)")
 
 
 def smollm2_json():
