@@ -145,7 +145,8 @@ func Parse(data []byte) (*Llama, error) {
 	if r.HeadDim != nil && *r.HeadDim > 0 {
 		c.HeadDim = *r.HeadDim
 	}
-	c.MaxPositionEmbeddings = 2048
+	// Per-class defaults, as transformers 4.46's config classes.
+	c.MaxPositionEmbeddings = map[string]int64{"llama": 2048, "qwen2": 32768, "mistral": 4096 * 32}[r.ModelType]
 	if r.MaxPositionEmbeddings != nil {
 		c.MaxPositionEmbeddings = *r.MaxPositionEmbeddings
 	}
@@ -173,6 +174,16 @@ func Parse(data []byte) (*Llama, error) {
 	}
 	if c.EOSTokenIDs, err = ids("eos_token_id", r.EOSTokenID); err != nil {
 		return nil, err
+	}
+	// LlamaConfig and MistralConfig default to bos 1, eos 2 when the keys are
+	// absent (not when they are null); Qwen2Config has no default.
+	if r.ModelType != "qwen2" {
+		if r.BOSTokenID == nil {
+			c.BOSTokenIDs = []int64{1}
+		}
+		if r.EOSTokenID == nil {
+			c.EOSTokenIDs = []int64{2}
+		}
 	}
 	pad, err := ids("pad_token_id", r.PadTokenID)
 	if err != nil {
