@@ -15,10 +15,15 @@ import (
 )
 
 func main() {
-	threads := flag.Int("threads", 0, "intra-op threads (0: libtorch's default)")
+	threads := flag.Int("threads", 0, "intra-op threads (0: one per CPU)")
 	size := flag.Int64("n", 1024, "matmul size n for the n³ ceiling")
+	model := flag.String("model", "", "HF model directory for the decode benchmarks (default: SmolLM2-135M's shape with random weights)")
 	flag.Parse()
 	if err := run(*threads, *size); err != nil {
+		fmt.Fprintln(os.Stderr, "nashmd-bench:", err)
+		os.Exit(1)
+	}
+	if err := decodeBench(*model); err != nil {
 		fmt.Fprintln(os.Stderr, "nashmd-bench:", err)
 		os.Exit(1)
 	}
@@ -50,7 +55,6 @@ func run(threads int, n int64) error {
 	fmt.Printf("| matmul %d³ bf16 | %.1f GFLOP/s | %.2f of fp32 |\n", n, bf16, bf16/f32)
 	fmt.Printf("| tiny op (add of 1-element tensors) | %.2f µs/call | %.0f calls per fp32 %d³ matmul |\n",
 		op.Seconds()*1e6, 2*float64(n*n*n)/f32/1e9/op.Seconds(), n)
-	fmt.Println("\nNash-MD step benchmarks: nothing yet (they come with the speed issue).")
 	return nil
 }
 
