@@ -68,6 +68,11 @@ check: deps lib
 golden: .venv/.stamp assets
 	@for g in $$(find . -path ./.venv -prune -o -path ./third_party/cache -prune -o -name "gen_*.py" -print | sort); do \
 	  echo ".venv/bin/python $$g"; NASHMD_ASSETS=$(CURDIR)/third_party/cache .venv/bin/python $$g || exit 1; done
+	@# llama.cpp itself (npm node-llama-cpp, prebuilt CPU binaries) for the GGUF check.
+	@mkdir -p internal/e2e/.node
+	@test -d internal/e2e/.node/node_modules/node-llama-cpp || (cd internal/e2e/.node && npm init -y >/dev/null && npm install --no-audit --no-fund node-llama-cpp@3.22.1)
+	cp internal/e2e/testdata/gen_llamacpp.mjs internal/e2e/.node/
+	node internal/e2e/.node/gen_llamacpp.mjs third_party/cache/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf > internal/e2e/testdata/llamacpp_greedy.json
 
 .venv/.stamp: scripts/golden-requirements.txt
 	@scripts/deps.sh python3-torch python3-venv
