@@ -17,20 +17,29 @@
 #   smollm2/tokenizer.json   SmolLM2-135M-Instruct's tokenizer as transformers converts it from the
 #                            GGUF metadata (AutoTokenizer.from_pretrained(dir, gguf_file=...), then
 #                            backend_tokenizer.to_str()). It does not come from our Go code.
+#                            Note: this conversion's post_processor is a TemplateProcessing that
+#                            prepends <|im_start|> (id 1) when add_special_tokens=True, although
+#                            the GGUF says tokenizer.ggml.add_bos_token = false; the goldens
+#                            record what the file does.
 #   mini_bytelevel/tokenizer.json, mini_split/tokenizer.json, mini_fallback/tokenizer.json
 #                            small tokenizers trained here with the tokenizers library, then edited
 #                            as JSON to reach options the real tokenizers do not use (merges as
 #                            "a b" strings, ignore_merges, byte_fallback, unk fusing, added tokens
 #                            with single_word/lstrip/rstrip/normalized, Split behaviours, invert,
 #                            TemplateProcessing with BOS and EOS). Each is reloaded with
-#                            Tokenizer.from_str before use, so the goldens come from the file as
+#                            Tokenizer.from_file before use, so the goldens come from the file as
 #                            written.
 #   golden_<name>.json.gz    for <name> in qwen3, smollm2, mini_*:
 #       {"tokenizer": path relative to testdata (qwen3: asset path "qwen3/tokenizer.json"),
+#        "vocab_size" (get_vocab_size(with_added_tokens=True)),
+#        "added_tokens": [{"id", "content", "special"}] (get_added_tokens_decoder()),
+#        "vocab_sample": [[token, id]] (200 entries of get_vocab(with_added_tokens=True)),
 #        "cases": [{"text", "ids" (add_special_tokens=False), "ids_special" (=True),
 #                   "decoded" (decode(ids_special, skip_special_tokens=False)),
 #                   "decoded_skip" (decode(ids_special, skip_special_tokens=True))}],
 #        "decode_cases": [{"ids", "text" (skip=False), "text_skip" (skip=True)}]}
+#   golden_unicode.json.gz   NFC/NFD of many strings (unicodedata) and lossy UTF-8 decoding of
+#                            random byte strings (bytes.decode(errors="replace")).
 #     Always gzipped (gzip mtime 0, so reruns give identical bytes).
 #
 # The test strings are built deterministically (random.Random with fixed seeds) from the pools
@@ -153,6 +162,21 @@ FIXED = [
     "\u0301", "\u0301\u0301", "ǅ ǈ ǋ", "İstanbul ıi", "ß ẞ", "ΣΑΣ σας", "ﷺ", "\U0001f9d1\u200d\U0001f4bb",
 ]
 
+# Strings aimed at the options of the mini tokenizers (added-token flags, split behaviours,
+# byte fallback); every tokenizer gets them.
+MINI = [
+    "hello", "hello world", "say hello", "hellothere", "_hello_", "hello_", "2hello", "héllo hello",
+    "hello, hello!", "ohello", "[L]", "x[L]y", "  [L]  x", "\t\n [L]", "[L][L]", "x [R]   y", "[R]",
+    "[R]\n\n z", "[R] [L]", "a <mask>  b", "<mask>", "  <mask>  ", "a<mask>b", "x\u3000<mask>\u00a0y",
+    "café", "cafe\u0301", "CAFÉ café", "cafécafé", "naïve", "nai\u0308ve", "anaïve", "naïve_",
+    "naïve.", "<|im_start|>", "<|im", "<|im_", "<|im_start|", "the", "the theme", " the", "  the end",
+    "bathe", "abc", "ab", "abcd", "xabcx", "aab", "ababab", "<s>", "</s>", "<s></s>", "a</s>b",
+    "abc123def", "1a2b3c", "Hello!!? World!!!", "CamelCaseWord", "ABCdef GHi", "a, b; c,,d;;",
+    "x1 y22 z333", "  two  spaces  ", "你好é", "中é文ü", "ü你", "é😀é", "Ωmega ∑ x", "##", "a##b",
+    "\u0301\u0302", "<unk>", "abc <unk> def", "x\x00y", "tab\tsep", "world", "hello world model",
+    " tokenizer", "the model", "a∑xb ∑x", "∑", "(a) [b]. c!? ...d", "\"q\", 'r'", "x--y__z",
+]
+
 
 def rand_number(rng):
     k = rng.random()
@@ -244,7 +268,7 @@ def chat(rng):
 
 def build_strings():
     rng = random.Random(20240601)
-    out = list(FIXED)
+    out = list(FIXED) + MINI
     out += CODE + NUMBERS_FIXED + SPACES + CJK + SCRIPTS + EMOJI + COMBINING + ODD
     out += [w + c for w in ("it", "IT", "you", "They", "JOHN") for c in CONTRACTIONS]
     out += QWEN_SPECIAL + SMOL_SPECIAL + PARTIAL_SPECIAL
@@ -321,6 +345,7 @@ def mini_bytelevel():
         AddedToken("the", normalized=True, lstrip=True),
         AddedToken("ab", normalized=False),
         AddedToken("abc", normalized=True),
+        AddedToken("∑x", normalized=False),  # not byte-level characters: decoded as UTF-8
     ])
     bos, eos = tok.token_to_id("<s>"), tok.token_to_id("</s>")
     tok.post_processor = processors.TemplateProcessing(
@@ -338,6 +363,7 @@ def mini_split():
         pre_tokenizers.Split(" ", behavior="merged_with_next"),
         pre_tokenizers.Split(Regex(r"[,;]+"), behavior="removed"),
         pre_tokenizers.Split(Regex(r"\p{L}+"), behavior="contiguous", invert=True),
+        pre_tokenizers.Split(Regex(r"[^\p{P}]+"), behavior="merged_with_next", invert=True),
         pre_tokenizers.Split(Regex(r"(?<=\p{Lu})(?=\p{Ll})|!+(?!\?)"), behavior="isolated"),
         pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
     ])
@@ -363,12 +389,25 @@ def mini_fallback():
     tok = Tokenizer(models.BPE(unk_token="<unk>", fuse_unk=True, byte_fallback=True,
                                continuing_subword_prefix="##"))
     tok.pre_tokenizer = pre_tokenizers.Split(Regex(r"\s+"), behavior="merged_with_next")
-    trainer = trainers.BpeTrainer(vocab_size=500, show_progress=False, special_tokens=["<unk>"],
-                                  continuing_subword_prefix="##", limit_alphabet=80)
+    # (No limit_alphabet: its ties between equally frequent characters are broken in hash order,
+    # which would make the file differ from run to run.)
+    trainer = trainers.BpeTrainer(vocab_size=700, show_progress=False, special_tokens=["<unk>"],
+                                  continuing_subword_prefix="##")
     tok.train_from_iterator(train_corpus(), trainer)
     d = json.loads(tok.to_str())
+    # The trainer numbers the "##x" alphabet in hash order; renumber the vocabulary canonically
+    # (special tokens, then the alphabet sorted, then merged tokens in merge order) so that the
+    # file is the same on every run. BPE depends on token strings, not on their numbering.
     vocab = d["model"]["vocab"]
-    nxt = max(vocab.values()) + 1
+    created = {}
+    for rank, (a, b) in enumerate(d["model"]["merges"]):
+        created.setdefault(a + b[len("##"):], rank)
+    specials = [t["content"] for t in d["added_tokens"]]
+    order = sorted(vocab, key=lambda t: (0 if t in specials else 1, created.get(t, -1), t))
+    vocab = d["model"]["vocab"] = {t: i for i, t in enumerate(order)}
+    for t in d["added_tokens"]:
+        t["id"] = vocab[t["content"]]
+    nxt = len(vocab)
     # Byte tokens for bytes below 0xE0 only: two-byte characters fall back to bytes, three- and
     # four-byte characters (CJK, emoji) fall back to the fused <unk>.
     for b in range(0xE0):
@@ -385,7 +424,7 @@ def mini_fallback():
 
 def decode_cases(tok, rng, n, strings):
     size = tok.get_vocab_size(with_added_tokens=True)
-    vocab = tok.get_vocab(with_added_tokens=True)
+    vocab = dict(sorted(tok.get_vocab(with_added_tokens=True).items(), key=lambda kv: kv[1]))
     # Tokens that are one byte >= 0x80 (byte-level: one of the 128 mapped characters, or a
     # <0xAB> byte token): sequences of them split multi-byte characters.
     byte_chars = [c for c in (chr(x) for x in range(0x80, 0x200)) if c in vocab]
@@ -426,7 +465,12 @@ def write_golden(name, tok_ref, tok, strings, n_decode, seed):
                       "decoded": tok.decode(ids_sp, skip_special_tokens=False),
                       "decoded_skip": tok.decode(ids_sp, skip_special_tokens=True)})
     rng = random.Random(seed)
-    doc = {"tokenizer": tok_ref, "cases": cases,
+    vocab = tok.get_vocab(with_added_tokens=True)
+    sample = sorted(rng.sample(sorted(vocab.items()), min(200, len(vocab))), key=lambda kv: kv[1])
+    added = [{"id": i, "content": a.content, "special": a.special}
+             for i, a in sorted(tok.get_added_tokens_decoder().items())]
+    doc = {"tokenizer": tok_ref, "vocab_size": tok.get_vocab_size(with_added_tokens=True),
+           "added_tokens": added, "vocab_sample": sample, "cases": cases,
            "decode_cases": decode_cases(tok, rng, n_decode, strings)}
     data = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     base = os.path.join(HERE, f"golden_{name}.json")
@@ -436,6 +480,35 @@ def write_golden(name, tok_ref, tok, strings, n_decode, seed):
     with gzip.GzipFile(base + ".gz", "wb", mtime=0) as f:
         f.write(data)
     print(f"wrote {base}.gz ({len(data)} bytes before gzip, {len(cases)} strings)")
+
+
+def write_unicode_golden(strings):
+    # Independent references for two helpers the tokenizer relies on: canonical normalisation
+    # (Python's unicodedata, Unicode 14.0.0) and lossy UTF-8 decoding (bytes.decode with
+    # errors="replace" substitutes one U+FFFD per maximal ill-formed subsequence, as Rust's
+    # String::from_utf8_lossy does).
+    rng = random.Random(3)
+    texts = list(strings)
+    for _ in range(3000):
+        texts.append("".join(rand_combining(rng) if rng.random() < 0.5 else rand_codepoints(rng)[:3]
+                             for _ in range(rng.randint(1, 6))))
+    norm = [{"text": t, "nfc": unicodedata.normalize("NFC", t), "nfd": unicodedata.normalize("NFD", t)}
+            for t in texts]
+    utf8 = []
+    interesting = [0x00, 0x41, 0x7F, 0x80, 0xBF, 0xC0, 0xC1, 0xC2, 0xDF, 0xE0, 0xE1, 0xEC, 0xED,
+                   0xEE, 0xEF, 0xF0, 0xF1, 0xF3, 0xF4, 0xF5, 0xFF, 0x8F, 0x90, 0x9F, 0xA0]
+    for _ in range(3000):
+        n = rng.randint(1, 12)
+        b = bytes(rng.choice(interesting) if rng.random() < 0.7 else rng.randrange(256) for _ in range(n))
+        if rng.random() < 0.3:  # a valid character cut short
+            c = chr(rng.choice([0xE9, 0x4F60, 0x1F600, 0x10FFFF, 0x800, 0xFFFD])).encode()
+            b = b[: n // 2] + c[: rng.randint(1, len(c))] + b[n // 2:]
+        utf8.append({"hex": b.hex(), "text": b.decode("utf-8", errors="replace")})
+    data = json.dumps({"unicode_version": unicodedata.unidata_version, "normalization": norm,
+                       "utf8": utf8}, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    with gzip.GzipFile(os.path.join(HERE, "golden_unicode.json.gz"), "wb", mtime=0) as f:
+        f.write(data)
+    print(f"wrote golden_unicode.json.gz ({len(norm)} normalisation, {len(utf8)} UTF-8 cases)")
 
 
 def smollm2_json():
@@ -464,6 +537,8 @@ def main():
     assert len(strings) >= 2000, len(strings)
     print(f"{len(strings)} test strings")
 
+    write_unicode_golden(strings)
+
     qwen = Tokenizer.from_file(os.path.join(ASSETS, "qwen3", "tokenizer.json"))
     write_golden("qwen3", "qwen3/tokenizer.json", qwen, strings, 400, 1)
 
@@ -471,7 +546,7 @@ def main():
     smol = Tokenizer.from_file(smol_path)
     write_golden("smollm2", "smollm2/tokenizer.json", smol, strings, 400, 2)
 
-    subset = strings[::4]
+    subset = list(dict.fromkeys(FIXED + MINI + strings[::4]))
     for i, (name, build) in enumerate([("mini_bytelevel", mini_bytelevel), ("mini_split", mini_split),
                                        ("mini_fallback", mini_fallback)]):
         path = save(f"{name}/tokenizer.json", build())
