@@ -222,6 +222,7 @@ func parsePreTokenizer(raw json.RawMessage) (preTokenizer, error) {
 		Pattern        json.RawMessage   `json:"pattern"`
 		Behavior       string            `json:"behavior"`
 		Invert         bool              `json:"invert"`
+		Individual     bool              `json:"individual_digits"`
 	}
 	if err := json.Unmarshal(raw, &c); err != nil {
 		return nil, fmt.Errorf("pre_tokenizer: %w", err)
@@ -257,6 +258,18 @@ func parsePreTokenizer(raw json.RawMessage) (preTokenizer, error) {
 			return nil, fmt.Errorf("pre_tokenizer: Split: %w", err)
 		}
 		return &splitPre{pat: pat, behavior: b, invert: c.Invert}, nil
+	case "Digits":
+		// The library splits on char::is_numeric (categories Nd, Nl, No):
+		// each digit alone, or runs of digits together.
+		re, err := compileRegex(`\p{N}`)
+		if err != nil {
+			return nil, err
+		}
+		b := contiguous
+		if c.Individual {
+			b = isolated
+		}
+		return &splitPre{pat: pattern{re: re}, behavior: b}, nil
 	}
 	return nil, &UnsupportedError{"pre_tokenizer", c.Type}
 }
