@@ -72,7 +72,10 @@ golden: .venv/.stamp assets
 	@mkdir -p internal/e2e/.node
 	@test -d internal/e2e/.node/node_modules/node-llama-cpp || (cd internal/e2e/.node && npm init -y >/dev/null && npm install --no-audit --no-fund node-llama-cpp@3.22.1)
 	cp internal/e2e/testdata/gen_llamacpp.mjs internal/e2e/.node/
+	cp internal/e2e/testdata/gen_llamacpp_tok.mjs internal/e2e/.node/
 	node internal/e2e/.node/gen_llamacpp.mjs third_party/cache/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf > internal/e2e/testdata/llamacpp_greedy.json
+	node internal/e2e/.node/gen_llamacpp_tok.mjs third_party/cache/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf \
+	  hf/tokenizer/testdata/golden_smollm2.json.gz | gzip -n > internal/e2e/testdata/llamacpp_tokens.json.gz
 
 .venv/.stamp: scripts/golden-requirements.txt
 	@scripts/deps.sh python3-torch python3-venv

@@ -3,12 +3,14 @@
 package e2e
 
 import (
+	"compress/gzip"
 	"encoding/json"
 	"fmt"
 	"math"
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"testing"
 
 	"github.com/nashmd/nashmd/hf/gguf"
@@ -27,11 +29,7 @@ const nearTie = 0.5
 // (testdata/llamacpp_greedy.json from testdata/gen_llamacpp.mjs): token for
 // token, or up to a divergence that follows a near-tie in our logits.
 func TestGGUFAgainstLlamaCpp(t *testing.T) {
-	src := testassets.Path(t, "smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
-	dir := filepath.Join(t.TempDir(), "smollm2")
-	if err := gguf.Convert(src, dir, nil); err != nil {
-		t.Fatal(err)
-	}
+	dir := converted(t)
 	var golden struct {
 		Cases []struct {
 			Prompt    string  `json:"prompt"`
@@ -93,6 +91,79 @@ func TestGGUFAgainstLlamaCpp(t *testing.T) {
 			t.Logf("equal for %d tokens, then a near-tie (gap %.3f): ours %d, llama.cpp %d", n, gap, got[n], c.Greedy[n])
 		})
 	}
+}
+
+// TestTokenizerAgainstLlamaCpp: the tokenizer.json we write from the GGUF
+// encodes 2,582 strings exactly as llama.cpp tokenizes them from the GGUF
+// itself (testdata/llamacpp_tokens.json.gz from gen_llamacpp_tok.mjs).
+func TestTokenizerAgainstLlamaCpp(t *testing.T) {
+	tok, err := tokenizer.Load(converted(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open("testdata/llamacpp_tokens.json.gz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var g struct {
+		Cases []struct {
+			Text string  `json:"text"`
+			IDs  []int64 `json:"ids"`
+		}
+	}
+	if err := json.NewDecoder(zr).Decode(&g); err != nil {
+		t.Fatal(err)
+	}
+	bad := 0
+	for _, c := range g.Cases {
+		if got := toInt64(tok.Encode(c.Text, false)); !slices.Equal(got, c.IDs) {
+			if bad++; bad <= 5 {
+				t.Errorf("%q: ours %v, llama.cpp %v", c.Text, got, c.IDs)
+			}
+		}
+	}
+	if len(g.Cases) < 2000 || bad > 0 {
+		t.Fatalf("%d of %d strings differ", bad, len(g.Cases))
+	}
+	t.Logf("%d strings, all equal to llama.cpp's tokenization", len(g.Cases))
+}
+
+var convertOnce struct {
+	sync.Once
+	dir string
+	err error
+}
+
+// converted is the SmolLM2 GGUF asset converted once by hf/gguf.
+func converted(t *testing.T) string {
+	t.Helper()
+	src := testassets.Path(t, "smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
+	convertOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "nashmd-e2e-")
+		if err == nil {
+			convertOnce.dir = filepath.Join(dir, "smollm2")
+			err = gguf.Convert(src, convertOnce.dir, nil)
+		}
+		convertOnce.err = err
+	})
+	if convertOnce.err != nil {
+		t.Fatal(convertOnce.err)
+	}
+	return convertOnce.dir
+}
+
+// TestMain removes the converted model after the tests.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if convertOnce.dir != "" {
+		os.RemoveAll(filepath.Dir(convertOnce.dir))
+	}
+	os.Exit(code)
 }
 
 func toInt64(ids []int) []int64 {
