@@ -499,6 +499,14 @@ nm_error *nm_op_matmul(const nm_tensor *a, const nm_tensor *b, nm_tensor **out) 
   });
 }
 
+nm_error *nm_op_cumsum(const nm_tensor *x, int64_t dim, int32_t flip, nm_tensor **out) {
+  NM_PROTECT({
+    need_out(out);
+    const at::Tensor &a = T(x);
+    give(out, flip ? a.flip({dim}).cumsum(dim).flip({dim}) : a.cumsum(dim));
+  });
+}
+
 nm_error *nm_op_log_softmax(const nm_tensor *x, int64_t dim, nm_tensor **out) {
   NM_PROTECT({
     need_out(out);

@@ -220,11 +220,12 @@ func (s *Scope) Score(m *Model, ids, mask *Tensor) *Tensor {
 	return s.forward("Score", m, ids, mask, C.NM_OUT_SCORE)
 }
 
-// TokenLogprobs returns log softmax(logits[b, t] / temperature)[targets[b, t]]
-// as float32 (B, L), without materialising the (B, L, V) logits (chunkRows
-// rows at a time; ≤ 0 picks about 64 MiB per chunk). For next-token
-// log-probs pass targets = ids shifted left by one. Differentiable.
-func (s *Scope) TokenLogprobs(m *Model, ids, mask, targets *Tensor, temperature float64, chunkRows int64) *Tensor {
+// TokenLogprobs returns log softmax(logits[b, start+t] / temperature)[targets[b, t]]
+// as float32 (B, L−start), without materialising the (B, L, V) logits
+// (chunkRows rows at a time; ≤ 0 picks about 64 MiB per chunk). For the
+// log-probs of completion tokens ids[:, P:] pass start = P−1 and targets =
+// ids[:, P:]. Differentiable.
+func (s *Scope) TokenLogprobs(m *Model, ids, mask, targets *Tensor, start int64, temperature float64, chunkRows int64) *Tensor {
 	if m == nil || m.h == nil {
 		return s.fail(argError("TokenLogprobs", "nil or closed model"))
 	}
@@ -235,6 +236,6 @@ func (s *Scope) TokenLogprobs(m *Model, ids, mask, targets *Tensor, temperature 
 		mh = mask.h
 	}
 	return s.run("TokenLogprobs", func(o **C.nm_tensor) *C.nm_error {
-		return C.nm_model_token_logprobs(m.h, ids.h, mh, targets.h, C.double(temperature), C.int64_t(chunkRows), o)
+		return C.nm_model_token_logprobs(m.h, ids.h, mh, targets.h, C.int64_t(start), C.double(temperature), C.int64_t(chunkRows), o)
 	}, ins...)
 }

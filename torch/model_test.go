@@ -75,11 +75,17 @@ func TestModelGoldenLogits(t *testing.T) {
 			if d := maxAbsDiffMasked(t, s, alone, s.Narrow(g["logits"], 0, 0, 1), s.Narrow(g["mask"], 0, 0, 1)); d > 1e-4 {
 				t.Errorf("unpadded row: max abs diff %.3g", d)
 			}
-			lp := s.TokenLogprobs(m, g["ids"], g["mask"], g["targets"], 0.7, 5)
+			lp := s.TokenLogprobs(m, g["ids"], g["mask"], g["targets"], 0, 0.7, 5)
 			if d := maxAbsDiffMasked(t, s, lp, g["logprobs_t0.7"], g["mask"]); d > 1e-4 || math.IsNaN(d) {
 				t.Errorf("log-probs max abs diff %.3g > 1e-4", d)
 			} else {
 				t.Logf("log-probs (T=0.7) max abs diff %.3g", d)
+			}
+			// Only the last 4 positions: the same values.
+			L := g["ids"].Shape()[1]
+			tail := s.TokenLogprobs(m, g["ids"], g["mask"], s.Narrow(g["targets"], 1, L-4, 4), L-4, 0.7, 0)
+			if d := maxAbsDiffMasked(t, s, tail, s.Narrow(g["logprobs_t0.7"], 1, L-4, 4), s.Narrow(g["mask"], 1, L-4, 4)); d > 1e-4 {
+				t.Errorf("log-probs from start %d: max abs diff %.3g", L-4, d)
 			}
 		})
 	}
@@ -110,7 +116,7 @@ func TestModelGradients(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	lp := s.TokenLogprobs(m, g["ids"], g["mask"], g["targets"], 1, 0)
+	lp := s.TokenLogprobs(m, g["ids"], g["mask"], g["targets"], 0, 1, 0)
 	loss := s.Neg(s.Sum(s.Mul(lp, s.To(g["mask"], torch.Float32, torch.CPU))))
 	if err := s.Err(); err != nil {
 		t.Fatal(err)

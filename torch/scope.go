@@ -453,6 +453,14 @@ func (s *Scope) LogSumExp(x *Tensor, dim int, keepdim bool) *Tensor {
 
 // ---- linear algebra, softmax, indexing ----------------------------------------------------------
 
+// Cumsum is the cumulative sum along dim; reverse sums from the end
+// (out[i] = Σ_{j ≥ i} x[j]).
+func (s *Scope) Cumsum(x *Tensor, dim int, reverse bool) *Tensor {
+	return s.run("Cumsum", func(o **C.nm_tensor) *C.nm_error {
+		return C.nm_op_cumsum(x.h, C.int64_t(dim), cbool(reverse), o)
+	}, x)
+}
+
 // Matmul is torch.matmul: (…, n, k) @ (…, k, m) → (…, n, m), batched and broadcasting.
 func (s *Scope) Matmul(a, b *Tensor) *Tensor {
 	return s.run("Matmul", func(o **C.nm_tensor) *C.nm_error { return C.nm_op_matmul(a.h, b.h, o) }, a, b)

@@ -194,6 +194,8 @@ nm_error *nm_op_reduce(int32_t op, const nm_tensor *x, int32_t all, int64_t dim,
                        nm_tensor **out);
 
 nm_error *nm_op_matmul(const nm_tensor *a, const nm_tensor *b, nm_tensor **out);
+/* Cumulative sum along dim (flip != 0: from the end, i.e. a reverse cumsum). */
+nm_error *nm_op_cumsum(const nm_tensor *x, int64_t dim, int32_t flip, nm_tensor **out);
 nm_error *nm_op_log_softmax(const nm_tensor *x, int64_t dim, nm_tensor **out);
 nm_error *nm_op_softmax(const nm_tensor *x, int64_t dim, nm_tensor **out);
 nm_error *nm_op_gather(const nm_tensor *x, int64_t dim, const nm_tensor *index, nm_tensor **out);
@@ -275,12 +277,14 @@ nm_error *nm_model_set_param(nm_model *m, const char *name, const nm_tensor *val
  * NM_OUT_SCORE (B, num_labels) at each row's last real token. */
 nm_error *nm_model_forward(const nm_model *m, const nm_tensor *ids, const nm_tensor *mask,
                            int32_t what, nm_tensor **out);
-/* out[b, t] = log softmax(logits[b, t] / temperature)[targets[b, t]], float32
- * (B, L), computed chunk_rows rows at a time (<= 0: a default) without the
- * (B, L, V) logits. For next-token log-probs pass targets = ids shifted left. */
+/* out[b, t] = log softmax(logits[b, start+t] / temperature)[targets[b, t]],
+ * float32 (B, L-start): positions before start are run but not scored.
+ * targets is (B, L-start). Computed chunk_rows rows at a time (<= 0: a
+ * default) without the (B, L, V) logits. For the log-probs of completion
+ * tokens ids[:, P:], pass start = P-1 and targets = ids[:, P:]. */
 nm_error *nm_model_token_logprobs(const nm_model *m, const nm_tensor *ids, const nm_tensor *mask,
-                                  const nm_tensor *targets, double temperature, int64_t chunk_rows,
-                                  nm_tensor **out);
+                                  const nm_tensor *targets, int64_t start, double temperature,
+                                  int64_t chunk_rows, nm_tensor **out);
 
 /* ---- generation ---------------------------------------------------------------- */
 
@@ -310,6 +314,30 @@ nm_error *nm_generate_mixture(const nm_model *policy, const nm_model *ref, doubl
                               const nm_tensor *ids, const nm_tensor *mask, const nm_gen_config *cfg,
                               nm_generator *gen, nm_tensor **tokens, nm_tensor **completion_mask,
                               nm_tensor **mix_tokens, nm_tensor **mix_completion_mask);
+
+/* ---- optimisation ---------------------------------------------------------------- */
+
+typedef struct nm_optimizer nm_optimizer;
+
+/* AdamW over params (handles are shared, not taken), as torch.optim.AdamW. */
+nm_error *nm_adamw_new(const nm_tensor *const *params, int32_t n, double beta1, double beta2,
+                       double eps, double weight_decay, nm_optimizer **out);
+nm_error *nm_adamw_free(nm_optimizer *o);
+/* One update with learning rate lr; parameters without a gradient are skipped. */
+nm_error *nm_adamw_step(nm_optimizer *o, double lr);
+/* State of parameter i: new handles to its moments (NULL before its first
+ * step) and its step count. */
+nm_error *nm_adamw_get_state(const nm_optimizer *o, int32_t i, nm_tensor **exp_avg,
+                             nm_tensor **exp_avg_sq, int64_t *step);
+nm_error *nm_adamw_set_state(nm_optimizer *o, int32_t i, const nm_tensor *exp_avg,
+                             const nm_tensor *exp_avg_sq, int64_t step);
+/* Total 2-norm of the gradients (before clipping); clips to max_norm when > 0
+ * and the norm is finite (torch.nn.utils.clip_grad_norm_). */
+nm_error *nm_grad_clip(const nm_tensor *const *params, int32_t n, double max_norm,
+                       double *total_norm);
+nm_error *nm_grad_scale(const nm_tensor *const *params, int32_t n, double factor);
+/* Drops every gradient (zero_grad(set_to_none=True)). */
+nm_error *nm_grad_zero(const nm_tensor *const *params, int32_t n);
 
 /* ---- autograd ---------------------------------------------------------------- */
 

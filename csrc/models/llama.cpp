@@ -304,8 +304,8 @@ nm_error *nm_model_forward(const nm_model *m, const nm_tensor *ids, const nm_ten
 }
 
 nm_error *nm_model_token_logprobs(const nm_model *m, const nm_tensor *ids, const nm_tensor *mask,
-                                  const nm_tensor *targets, double temperature, int64_t chunk_rows,
-                                  nm_tensor **out) {
+                                  const nm_tensor *targets, int64_t start, double temperature,
+                                  int64_t chunk_rows, nm_tensor **out) {
   NM_PROTECT({
     need_out(out);
     const LlamaModel &lm = M(m);
@@ -313,8 +313,13 @@ nm_error *nm_model_token_logprobs(const nm_model *m, const nm_tensor *ids, const
     if (!(temperature > 0)) fail(NM_ERR_ARG, "temperature must be positive");
     const at::Tensor &tg = T(targets, "targets");
     at::Tensor h = lm.hidden(T(ids, "ids"), mask ? mask->t : at::Tensor()); // (B, L, H)
+    if (start < 0 || start >= h.size(1))
+      fail(NM_ERR_SHAPE,
+           "start " + std::to_string(start) + " outside [0, " + std::to_string(h.size(1)) + ")");
+    h = h.narrow(1, start, h.size(1) - start); // (B, L-start, H)
     if (tg.sizes() != h.sizes().slice(0, 2))
-      fail(NM_ERR_SHAPE, "targets " + c10::str(tg.sizes()) + " must be (B, L) like ids");
+      fail(NM_ERR_SHAPE, "targets " + c10::str(tg.sizes()) +
+                             " must be (B, L-start) = " + c10::str(h.sizes().slice(0, 2)));
     give(out, token_logprobs(h, lm.head, tg, temperature, chunk_rows));
   });
 }
