@@ -17,7 +17,7 @@ import (
 // A tie gives 0.5.
 type Rule struct {
 	Mode string // "shorter", "longer" or "contains"
-	Word    string
+	Word string
 	// Strip is removed from the end of completions before comparing (the EOS text).
 	Strip []string
 }
