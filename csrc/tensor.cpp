@@ -213,6 +213,23 @@ nm_error *nm_gen_free(nm_generator *g) {
   NM_PROTECT({ delete g; });
 }
 
+nm_error *nm_gen_get_state(nm_generator *g, nm_tensor **out) {
+  NM_PROTECT({
+    need_out(out);
+    if (g == nullptr) fail(NM_ERR_ARG, "generator is NULL");
+    std::lock_guard<std::mutex> lock(g->g.mutex());
+    give(out, g->g.get_state());
+  });
+}
+
+nm_error *nm_gen_set_state(nm_generator *g, const nm_tensor *state) {
+  NM_PROTECT({
+    if (g == nullptr) fail(NM_ERR_ARG, "generator is NULL");
+    std::lock_guard<std::mutex> lock(g->g.mutex());
+    g->g.set_state(T(state, "state"));
+  });
+}
+
 // ---- tensors: lifecycle, creation, host copies, queries -----------------------------
 
 nm_error *nm_tensor_free(nm_tensor *t) {

@@ -248,6 +248,28 @@ func (g *Generator) Close() error {
 	return err
 }
 
+// State returns the generator's full state as bytes (for checkpoints).
+func (g *Generator) State() ([]byte, error) {
+	var t *C.nm_tensor
+	if err := check("Generator.State", C.nm_gen_get_state(g.h, &t)); err != nil {
+		return nil, err
+	}
+	x := &Tensor{h: t}
+	defer x.Close()
+	return x.Bytes()
+}
+
+// SetState restores a state from State.
+func (g *Generator) SetState(state []byte) error {
+	s := NewScope()
+	defer s.Close()
+	t := s.FromBytes(state, Uint8, CPU, int64(len(state)))
+	if err := s.Err(); err != nil {
+		return err
+	}
+	return check("Generator.SetState", C.nm_gen_set_state(g.h, t.h))
+}
+
 func (g *Generator) c() *C.nm_generator {
 	if g == nil {
 		return nil

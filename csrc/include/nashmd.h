@@ -88,14 +88,16 @@ nm_error *nm_rt_grad_enabled(int32_t *out);
 /* ---- random generators -------------------------------------------------- */
 
 typedef struct nm_generator nm_generator;
+typedef struct nm_tensor nm_tensor;
 
 /* A generator seeded with seed on device (CPU or CUDA). Thread-safe in use. */
 nm_error *nm_gen_new(uint64_t seed, nm_device device, nm_generator **out);
 nm_error *nm_gen_free(nm_generator *g);
+/* The generator's full state as a uint8 tensor (for checkpoints), and back. */
+nm_error *nm_gen_get_state(nm_generator *g, nm_tensor **out);
+nm_error *nm_gen_set_state(nm_generator *g, const nm_tensor *state);
 
 /* ---- tensors: lifecycle, creation, host copies, queries ------------------ */
-
-typedef struct nm_tensor nm_tensor;
 
 /* NULL-safe; freeing drops this handle's reference to the storage. */
 nm_error *nm_tensor_free(nm_tensor *t);

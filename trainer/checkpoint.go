@@ -1,0 +1,207 @@
+package trainer
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+
+	"github.com/nashmd/nashmd/hf/safetensors"
+	"github.com/nashmd/nashmd/torch"
+)
+
+// Checkpoint files beside the Hugging Face model files.
+const (
+	stateFile     = "trainer_state.json"
+	optimizerFile = "optimizer.safetensors"
+	rngFile       = "rng_state.bin"
+	configFile    = "nashmd_config.toml"
+)
+
+var checkpointRE = regexp.MustCompile(`^checkpoint-(\d+)$`)
+
+// SaveCheckpoint writes output_dir/checkpoint-<step>: the policy as a
+// Hugging Face directory (with tokenizer files copied from tokenizerDir),
+// trainer_state.json, the optimizer state, the sampler's RNG state and the
+// resolved config. It is written to a temporary directory and renamed, so a
+// checkpoint is either whole or absent; then save_total_limit is applied.
+func (t *Trainer) SaveCheckpoint(tokenizerDir string) (string, error) {
+	final := filepath.Join(t.Config.OutputDir, fmt.Sprintf("checkpoint-%d", t.State.GlobalStep))
+	tmp := final + ".tmp"
+	os.RemoveAll(tmp)
+	if err := t.Policy.Save(tmp, torch.SaveOptions{CopyFrom: tokenizerDir}); err != nil {
+		return "", err
+	}
+	fail := func(err error) (string, error) {
+		os.RemoveAll(tmp)
+		return "", err
+	}
+	b, err := json.MarshalIndent(t.State, "", "  ")
+	if err != nil {
+		return fail(err)
+	}
+	if err := os.WriteFile(filepath.Join(tmp, stateFile), b, 0o644); err != nil {
+		return fail(err)
+	}
+	if err := t.saveOptimizer(filepath.Join(tmp, optimizerFile)); err != nil {
+		return fail(err)
+	}
+	rng, err := t.gen.State()
+	if err != nil {
+		return fail(err)
+	}
+	if err := os.WriteFile(filepath.Join(tmp, rngFile), rng, 0o644); err != nil {
+		return fail(err)
+	}
+	cfg, err := t.Config.Marshal()
+	if err != nil {
+		return fail(err)
+	}
+	if err := os.WriteFile(filepath.Join(tmp, configFile), cfg, 0o644); err != nil {
+		return fail(err)
+	}
+	os.RemoveAll(final)
+	if err := os.Rename(tmp, final); err != nil {
+		return fail(err)
+	}
+	return final, t.pruneCheckpoints()
+}
+
+func (t *Trainer) saveOptimizer(path string) error {
+	var ts []safetensors.Tensor
+	meta := map[string]string{"format": "nashmd-adamw"}
+	for i, name := range t.names {
+		m, v, step, err := t.opt.State(i)
+		if err != nil {
+			return err
+		}
+		meta["step."+name] = strconv.FormatInt(step, 10)
+		if m == nil {
+			continue
+		}
+		for _, x := range []struct {
+			key string
+			t   *torch.Tensor
+		}{{"exp_avg." + name, m}, {"exp_avg_sq." + name, v}} {
+			st, err := x.t.Safetensor(x.key)
+			x.t.Close()
+			if err != nil {
+				return err
+			}
+			ts = append(ts, st)
+		}
+	}
+	return safetensors.WriteFile(path, ts, meta)
+}
+
+// LatestCheckpoint is the checkpoint-N with the largest N in dir ("" if none).
+func LatestCheckpoint(dir string) (string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return "", nil
+		}
+		return "", err
+	}
+	best, bestN := "", -1
+	for _, e := range entries {
+		if m := checkpointRE.FindStringSubmatch(e.Name()); m != nil && e.IsDir() {
+			if n, _ := strconv.Atoi(m[1]); n > bestN {
+				best, bestN = filepath.Join(dir, e.Name()), n
+			}
+		}
+	}
+	return best, nil
+}
+
+// Resume restores the policy weights, optimizer, RNG and position from a
+// checkpoint directory.
+func (t *Trainer) Resume(dir string) error {
+	ck, err := safetensors.OpenCheckpoint(dir)
+	if err != nil {
+		return err
+	}
+	err = t.Policy.LoadWeights(ck)
+	ck.Close()
+	if err != nil {
+		return fmt.Errorf("resume from %s: %w", dir, err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, stateFile))
+	if err != nil {
+		return fmt.Errorf("resume: %w", err)
+	}
+	var st State
+	if err := json.Unmarshal(b, &st); err != nil {
+		return fmt.Errorf("resume: %s: %w", stateFile, err)
+	}
+	maxSteps := t.State.MaxSteps
+	t.State = st
+	t.State.MaxSteps = maxSteps
+	f, err := safetensors.Open(filepath.Join(dir, optimizerFile))
+	if err != nil {
+		return fmt.Errorf("resume: %w", err)
+	}
+	defer f.Close()
+	meta := f.Metadata()
+	for i, name := range t.names {
+		step, err := strconv.ParseInt(meta["step."+name], 10, 64)
+		if err != nil {
+			return fmt.Errorf("resume: %s: no step count for %s", optimizerFile, name)
+		}
+		if step == 0 {
+			continue
+		}
+		s := torch.NewScope()
+		var xs [2]*torch.Tensor
+		for j, key := range []string{"exp_avg." + name, "exp_avg_sq." + name} {
+			st, err := f.Tensor(key)
+			if err != nil {
+				s.Close()
+				return fmt.Errorf("resume: %w", err)
+			}
+			xs[j] = s.FromSafetensors(st, t.Device)
+		}
+		err = s.Err()
+		if err == nil {
+			err = t.opt.SetState(i, xs[0], xs[1], step)
+		}
+		s.Close()
+		if err != nil {
+			return fmt.Errorf("resume: %w", err)
+		}
+	}
+	rng, err := os.ReadFile(filepath.Join(dir, rngFile))
+	if err != nil {
+		return fmt.Errorf("resume: %w", err)
+	}
+	return t.gen.SetState(rng)
+}
+
+// pruneCheckpoints deletes the oldest checkpoints beyond save_total_limit.
+func (t *Trainer) pruneCheckpoints() error {
+	if t.Config.SaveTotalLimit <= 0 {
+		return nil
+	}
+	entries, err := os.ReadDir(t.Config.OutputDir)
+	if err != nil {
+		return err
+	}
+	var steps []int
+	for _, e := range entries {
+		if m := checkpointRE.FindStringSubmatch(e.Name()); m != nil && e.IsDir() {
+			n, _ := strconv.Atoi(m[1])
+			steps = append(steps, n)
+		}
+	}
+	sort.Ints(steps)
+	for len(steps) > t.Config.SaveTotalLimit {
+		if err := os.RemoveAll(filepath.Join(t.Config.OutputDir, fmt.Sprintf("checkpoint-%d", steps[0]))); err != nil {
+			return err
+		}
+		steps = steps[1:]
+	}
+	return nil
+}

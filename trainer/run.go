@@ -1,0 +1,126 @@
+package trainer
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"time"
+)
+
+// MetricsSink receives one line of metrics every logging_steps.
+type MetricsSink interface {
+	Log(step int, st Stats) error
+}
+
+// JSONL writes metrics as JSON lines: the resolved config first, then one
+// object per logging step with TRL's keys and ours.
+type JSONL struct {
+	W io.Writer
+}
+
+// Header writes the resolved config as the first line.
+func (j JSONL) Header(c Config) error {
+	b, err := c.Marshal()
+	if err != nil {
+		return err
+	}
+	return json.NewEncoder(j.W).Encode(map[string]any{"config": string(b)})
+}
+
+// Log implements MetricsSink.
+func (j JSONL) Log(step int, st Stats) error {
+	m := map[string]any{"step": step}
+	for k, v := range st {
+		m[k] = v
+	}
+	return json.NewEncoder(j.W).Encode(m)
+}
+
+// Hooks are optional callbacks of Train.
+type Hooks struct {
+	Progress func(st State, line Stats) // after every logged step (a progress bar or a plain line)
+	Save     func(st State) error       // every save_steps and at the end (writes a checkpoint)
+}
+
+// Train runs steps until MaxSteps or until ctx is cancelled (SIGINT or
+// SIGTERM): then it finishes the step in progress, saves and returns nil.
+func (t *Trainer) Train(ctx context.Context, h Hooks) error {
+	var window []Stats
+	start := time.Now()
+	startStep := t.State.GlobalStep
+	for t.State.GlobalStep < t.State.MaxSteps {
+		if ctx.Err() != nil {
+			break
+		}
+		// The step itself is not cancelled: a signal lets it finish.
+		st, err := t.Step(context.WithoutCancel(ctx))
+		if err != nil {
+			return fmt.Errorf("step %d: %w", t.State.GlobalStep+1, err)
+		}
+		window = append(window, st)
+		last := t.State.GlobalStep == t.State.MaxSteps
+		if t.State.GlobalStep%max(t.Config.LoggingSteps, 1) == 0 || last {
+			line := logLine(window, time.Since(start), t.State.GlobalStep-startStep)
+			window = nil
+			if t.Out != nil {
+				if err := t.Out.Log(t.State.GlobalStep, line); err != nil {
+					return err
+				}
+			}
+			if h.Progress != nil {
+				h.Progress(t.State, line)
+			}
+		}
+		if h.Save != nil && t.Config.SaveSteps > 0 && t.State.GlobalStep%t.Config.SaveSteps == 0 && !last {
+			if err := h.Save(t.State); err != nil {
+				return err
+			}
+		}
+	}
+	if h.Save != nil {
+		return h.Save(t.State)
+	}
+	return nil
+}
+
+// logLine averages a window of step stats and adds throughput: prompts/s,
+// generated tokens/s and each phase's share of the time.
+func logLine(window []Stats, elapsed time.Duration, steps int) Stats {
+	line := Stats{}
+	sums := Stats{}
+	for _, st := range window {
+		for k, v := range st {
+			sums[k] += v
+		}
+	}
+	for k, v := range sums {
+		line[k] = v / float64(len(window))
+	}
+	var total float64
+	for _, k := range slices.Sorted(maps.Keys(sums)) {
+		if len(k) > 5 && k[:5] == "time/" && k != "time/step_s" {
+			total += sums[k]
+		}
+	}
+	for k, v := range sums {
+		if len(k) > 5 && k[:5] == "time/" && k != "time/step_s" && total > 0 {
+			line["share/"+k[5:len(k)-2]] = v / total
+		}
+	}
+	secs := 0.0
+	for _, st := range window {
+		secs += st["time/step_s"] + st["time/optimizer_s"]
+	}
+	if secs > 0 {
+		line["prompts_per_s"] = sums["prompts"] / secs
+		line["tokens_per_s"] = sums["tokens/generated"] / secs
+	}
+	delete(line, "prompts")
+	delete(line, "tokens/generated")
+	_ = elapsed
+	_ = steps
+	return line
+}
