@@ -7,7 +7,6 @@ import (
 	"io"
 	"maps"
 	"slices"
-	"time"
 )
 
 // MetricsSink receives one line of metrics every logging_steps.
@@ -49,8 +48,6 @@ type Hooks struct {
 // SIGTERM): then it finishes the step in progress, saves and returns nil.
 func (t *Trainer) Train(ctx context.Context, h Hooks) error {
 	var window []Stats
-	start := time.Now()
-	startStep := t.State.GlobalStep
 	for t.State.GlobalStep < t.State.MaxSteps {
 		if ctx.Err() != nil {
 			break
@@ -63,7 +60,7 @@ func (t *Trainer) Train(ctx context.Context, h Hooks) error {
 		window = append(window, st)
 		last := t.State.GlobalStep == t.State.MaxSteps
 		if t.State.GlobalStep%max(t.Config.LoggingSteps, 1) == 0 || last {
-			line := logLine(window, time.Since(start), t.State.GlobalStep-startStep)
+			line := logLine(window)
 			window = nil
 			if t.Out != nil {
 				if err := t.Out.Log(t.State.GlobalStep, line); err != nil {
@@ -88,7 +85,7 @@ func (t *Trainer) Train(ctx context.Context, h Hooks) error {
 
 // logLine averages a window of step stats and adds throughput: prompts/s,
 // generated tokens/s and each phase's share of the time.
-func logLine(window []Stats, elapsed time.Duration, steps int) Stats {
+func logLine(window []Stats) Stats {
 	line := Stats{}
 	sums := Stats{}
 	for _, st := range window {
@@ -98,6 +95,12 @@ func logLine(window []Stats, elapsed time.Duration, steps int) Stats {
 	}
 	for k, v := range sums {
 		line[k] = v / float64(len(window))
+	}
+	// Values that describe the position, not the window: the latest one.
+	for _, k := range []string{"epoch", "learning_rate", "beta", "mixture_coef", "nonfinite_skipped"} {
+		if v, ok := window[len(window)-1][k]; ok {
+			line[k] = v
+		}
 	}
 	var total float64
 	for _, k := range slices.Sorted(maps.Keys(sums)) {
@@ -120,7 +123,5 @@ func logLine(window []Stats, elapsed time.Duration, steps int) Stats {
 	}
 	delete(line, "prompts")
 	delete(line, "tokens/generated")
-	_ = elapsed
-	_ = steps
 	return line
 }
