@@ -27,9 +27,13 @@ C_SOURCES  := $(shell find csrc -name '*.cpp' -o -name '*.h' -o -name '*.c' -o -
 .PHONY: all lib deps assets test check golden bench cuda demo clean
 
 # Build everything: libnashmd.so in build/, the commands in bin/.
-all: lib
+all: lib examples/tiny/policy/model.safetensors
 	@mkdir -p $(BIN)
 	go build -o $(BIN)/ ./cmd/...
+
+# The tiny example of examples/tiny.toml (random models from a fixed seed).
+examples/tiny/policy/model.safetensors: internal/tiny/tiny.go | lib
+	go run ./internal/tools/mktiny examples/tiny
 
 # Install the Debian packages that are missing (apt-get update first when needed).
 deps:

@@ -1,0 +1,342 @@
+// Command nashmd-train runs Nash-MD training from a TOML file:
+//
+//	nashmd-train run.toml [--output-dir DIR] [--set KEY=VALUE]...
+//
+// The file takes TRL's NashMDConfig names (see trainer.Config). Paths in
+// it are relative to the file's directory. Exit status: 0 on success (also
+// after SIGINT/SIGTERM, which checkpoint first), 2 for a bad configuration
+// or input, 1 for a failure during training.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/nashmd/nashmd/hf/chat"
+	"github.com/nashmd/nashmd/hf/dataset"
+	"github.com/nashmd/nashmd/hf/tokenizer"
+	"github.com/nashmd/nashmd/judges"
+	"github.com/nashmd/nashmd/torch"
+	"github.com/nashmd/nashmd/trainer"
+)
+
+// usageError marks bad input: exit status 2.
+type usageError struct{ error }
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := run(ctx, os.Args[1:], os.Stderr)
+	if err == nil {
+		return
+	}
+	fmt.Fprintln(os.Stderr, "nashmd-train:", err)
+	var ue usageError
+	if errors.As(err, &ue) {
+		os.Exit(2)
+	}
+	os.Exit(1)
+}
+
+type sets []string
+
+func (s *sets) String() string     { return strings.Join(*s, ",") }
+func (s *sets) Set(v string) error { *s = append(*s, v); return nil }
+
+// run parses the command line and trains; log receives progress lines.
+func run(ctx context.Context, args []string, log io.Writer) error {
+	fs := flag.NewFlagSet("nashmd-train", flag.ContinueOnError)
+	fs.SetOutput(log)
+	outDir := fs.String("output-dir", "", "output directory (overrides output_dir)")
+	var overrides sets
+	fs.Var(&overrides, "set", "KEY=VALUE: override a run.toml key (dotted path; repeatable)")
+	var file string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		file, args = args[0], args[1:]
+	}
+	if err := fs.Parse(args); err != nil {
+		return usageError{err}
+	}
+	if file == "" && fs.NArg() == 1 {
+		file = fs.Arg(0)
+	}
+	if file == "" || fs.NArg() > 1 {
+		return usageError{errors.New("usage: nashmd-train run.toml [--output-dir DIR] [--set KEY=VALUE]...")}
+	}
+	cfg, err := loadConfig(file, *outDir, overrides)
+	if err != nil {
+		return usageError{err}
+	}
+	// Nothing is written before the configuration, the models and the data
+	// have been checked: a bad input leaves no output directory behind.
+	job, err := prepare(cfg, log)
+	if err != nil {
+		return usageError{err}
+	}
+	defer job.close()
+	return job.train(ctx, log)
+}
+
+// loadConfig reads the file, makes its relative paths relative to the
+// file's directory, then applies the command-line overrides (whose paths are
+// relative to the working directory) and validates.
+func loadConfig(file, outDir string, overrides []string) (trainer.Config, error) {
+	cfg, err := trainer.Parse(file)
+	if err != nil {
+		return cfg, err
+	}
+	base := filepath.Dir(file)
+	rel := func(p *string) {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(base, *p)
+		}
+	}
+	rel(&cfg.OutputDir)
+	rel(&cfg.Model.Path)
+	rel(&cfg.Reference.Path)
+	rel(&cfg.Judge.Path)
+	rel(&cfg.Dataset.Path)
+	if cfg.EvalDataset != nil {
+		rel(&cfg.EvalDataset.Path)
+	}
+	if cfg.ResumeFromCheckpoint != "" && cfg.ResumeFromCheckpoint != "latest" {
+		rel(&cfg.ResumeFromCheckpoint)
+	}
+	if err := trainer.ApplyOverrides(&cfg, outDir, overrides); err != nil {
+		return cfg, fmt.Errorf("%s: %w", file, err)
+	}
+	return cfg, nil
+}
+
+type job struct {
+	cfg         trainer.Config
+	policy, ref *torch.Model
+	rm          *torch.Model
+	tr          *trainer.Trainer
+}
+
+func (j *job) close() {
+	if j.tr != nil {
+		j.tr.Close()
+	}
+	for _, m := range []*torch.Model{j.policy, j.ref, j.rm} {
+		m.Close()
+	}
+}
+
+// prepare loads models, tokenizer, judge and data.
+func prepare(cfg trainer.Config, log io.Writer) (*job, error) {
+	if cfg.Threads > 0 {
+		if err := torch.SetNumThreads(cfg.Threads); err != nil {
+			return nil, err
+		}
+	}
+	j := &job{cfg: cfg}
+	ok := false
+	defer func() {
+		if !ok {
+			j.close()
+		}
+	}()
+	tok, err := tokenizer.Load(cfg.Model.Path)
+	if err != nil {
+		return nil, fmt.Errorf("model.path: %w", err)
+	}
+	dt := dtypeOf(cfg.ModelDType())
+	if j.policy, err = torch.LoadLlama(cfg.Model.Path, dt, torch.CPU); err != nil {
+		return nil, fmt.Errorf("model.path: %w", err)
+	}
+	refPath := cfg.Reference.Path
+	if refPath == "" {
+		refPath = cfg.Model.Path
+	}
+	if j.ref, err = torch.LoadLlama(refPath, dtypeOf(cfg.ReferenceDType()), torch.CPU); err != nil {
+		return nil, fmt.Errorf("reference.path: %w", err)
+	}
+	eos, pad := j.policy.Config.EOSTokenIDs, int64(0)
+	if p := j.policy.Config.PadTokenID; p != nil {
+		pad = *p
+	} else if len(eos) > 0 {
+		pad = eos[0]
+	}
+	var eosTexts []string
+	for _, id := range eos {
+		eosTexts = append(eosTexts, tok.Decode([]int{int(id)}, false))
+	}
+	judge, err := j.makeJudge(tok, eosTexts)
+	if err != nil {
+		return nil, err
+	}
+	data, err := loadData(cfg, tok, log)
+	if err != nil {
+		return nil, err
+	}
+	if j.tr, err = trainer.New(cfg, j.policy, j.ref, judge, tok, data, eos, pad); err != nil {
+		return nil, err
+	}
+	ok = true
+	return j, nil
+}
+
+func dtypeOf(name string) torch.DType {
+	if name == "bfloat16" {
+		return torch.BFloat16
+	}
+	return torch.Float32
+}
+
+func (j *job) makeJudge(tok *tokenizer.Tokenizer, eosTexts []string) (judges.Judge, error) {
+	c := j.cfg.Judge
+	switch c.Kind {
+	case "reward_model":
+		var err error
+		if j.rm, err = torch.LoadLlama(c.Path, torch.Float32, torch.CPU); err != nil {
+			return nil, fmt.Errorf("judge.path: %w", err)
+		}
+		rtok, err := tokenizer.Load(c.Path)
+		if err != nil {
+			rtok = tok // a reward model without its own tokenizer shares the policy's, as in TRL
+		}
+		return judges.NewRewardModel(j.rm, rtok, eosTexts, j.cfg.MissingEOSPenalty)
+	case "rule":
+		prefer, _ := c.Options["prefer"].(string)
+		word, _ := c.Options["word"].(string)
+		r, err := judges.NewRule(prefer, word, eosTexts)
+		if err != nil {
+			return nil, fmt.Errorf("judge.options: %w", err)
+		}
+		return r, nil
+	}
+	return nil, fmt.Errorf("judge.kind: unknown judge kind %q (want reward_model or rule)", c.Kind)
+}
+
+// loadData reads the prompts, applies the chat template to conversational
+// ones, tokenizes, and reports (skips or rejects) empty and too-long rows.
+func loadData(cfg trainer.Config, tok *tokenizer.Tokenizer, log io.Writer) ([]trainer.Example, error) {
+	d, err := dataset.Open(cfg.Dataset.Path, dataset.Options{Split: cfg.Dataset.Split, Column: cfg.Dataset.Column})
+	if err != nil {
+		return nil, fmt.Errorf("dataset.path: %w", err)
+	}
+	defer d.Close()
+	var tmpl *chat.Template
+	if d.Format() == dataset.Conversational {
+		if tmpl, err = chat.Load(cfg.Model.Path); err != nil {
+			return nil, fmt.Errorf("dataset is conversational but the model has no chat template: %w", err)
+		}
+	}
+	budget := cfg.MaxLength - cfg.MaxNewTokens
+	texts := map[int64]string{}
+	render := func(p dataset.Prompt) (string, error) {
+		if tmpl == nil {
+			return p.Text, nil
+		}
+		msgs := make([]chat.Message, len(p.Messages))
+		for i, m := range p.Messages {
+			msgs[i] = chat.Message{Role: m.Role, Content: m.Content}
+		}
+		return tmpl.Render(msgs, true)
+	}
+	policy := dataset.Skip
+	if cfg.Dataset.TooLong == "reject" {
+		policy = dataset.Reject
+	}
+	report, err := d.Filter(func(p dataset.Prompt) (bool, string) {
+		text, err := render(p)
+		if err != nil {
+			return false, "chat template error: " + err.Error()
+		}
+		if n := len(tok.Encode(text, false)); n > budget {
+			return false, fmt.Sprintf("longer than max_length - max_new_tokens = %d tokens", budget)
+		}
+		texts[p.Row] = text
+		return true, ""
+	}, policy)
+	if err != nil {
+		return nil, fmt.Errorf("dataset: %w", err)
+	}
+	if report != nil && report.String() != "" {
+		fmt.Fprintf(log, "dataset: %s\n", report)
+	}
+	var out []trainer.Example
+	it := d.All()
+	for it.Next() {
+		p := it.Prompt()
+		text, ok := texts[p.Row]
+		if !ok {
+			continue
+		}
+		ids := tok.Encode(text, false)
+		e := trainer.Example{Row: p.Row, Text: text, IDs: make([]int64, len(ids))}
+		for i, id := range ids {
+			e.IDs[i] = int64(id)
+		}
+		out = append(out, e)
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("dataset: %w", err)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("dataset.path: %s has no usable prompts", cfg.Dataset.Path)
+	}
+	return out, nil
+}
+
+// train runs the loop, writing metrics and checkpoints under output_dir.
+func (j *job) train(ctx context.Context, log io.Writer) error {
+	cfg := j.cfg
+	if cfg.ResumeFromCheckpoint != "" {
+		dir := cfg.ResumeFromCheckpoint
+		if dir == "latest" {
+			var err error
+			if dir, err = trainer.LatestCheckpoint(cfg.OutputDir); err != nil {
+				return err
+			}
+		}
+		if dir != "" {
+			if err := j.tr.Resume(dir); err != nil {
+				return err
+			}
+			fmt.Fprintf(log, "resumed from %s at step %d\n", dir, j.tr.State.GlobalStep)
+		}
+	}
+	if err := os.MkdirAll(cfg.OutputDir, 0o755); err != nil {
+		return err
+	}
+	mf, err := os.OpenFile(filepath.Join(cfg.OutputDir, "metrics.jsonl"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	defer mf.Close()
+	sink := trainer.JSONL{W: mf}
+	if err := sink.Header(cfg); err != nil {
+		return err
+	}
+	j.tr.Out = sink
+	start := time.Now()
+	prog := newProgress(log, j.tr.State.MaxSteps)
+	err = j.tr.Train(ctx, trainer.Hooks{
+		Progress: func(st trainer.State, line trainer.Stats) { prog.update(st, line, time.Since(start)) },
+		Save: func(st trainer.State) error {
+			dir, err := j.tr.SaveCheckpoint(cfg.Model.Path)
+			if err == nil {
+				prog.message(fmt.Sprintf("saved %s", dir))
+			}
+			return err
+		},
+	})
+	prog.finish()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(log, "done: %d steps in %s; metrics in %s\n", j.tr.State.GlobalStep, time.Since(start).Round(time.Millisecond), mf.Name())
+	return nil
+}
