@@ -70,7 +70,7 @@ func run(ctx context.Context, args []string, log io.Writer) error {
 		file = fs.Arg(0)
 	}
 	if file == "" || fs.NArg() > 1 {
-		return usageError{errors.New("usage: nashmd-train run.toml [--output-dir DIR] [--set KEY=VALUE]...")}
+		return usageError{errors.New("usage: nashmd-train run.toml [--output-dir DIR] [--set KEY=VALUE ...]")}
 	}
 	cfg, err := loadConfig(file, *outDir, overrides)
 	if err != nil {
