@@ -53,13 +53,40 @@ static KV repeat_cache(const KV &kv, int64_t times) {
   return out;
 }
 
+at::Tensor mixture_sample(const at::Tensor &policy, const at::Tensor &ref, double beta,
+                          double temperature, const at::Tensor &u);
+
 struct Sampler {
   const nm_gen_config &c;
   c10::optional<at::Generator> gen;
 
-  // logits (N, V) float32 → token ids (N).
-  at::Tensor operator()(at::Tensor logits) const {
-    if (c.greedy || c.temperature <= 0) return logits.argmax(-1);
+  // plain: no filter or penalty, so the fused Gumbel-max kernel samples.
+  bool plain() const {
+    return !greedy() && c.top_k <= 0 && c.top_p >= 1.0 && c.min_p <= 0 &&
+           (c.repetition_penalty == 1.0 || c.repetition_penalty <= 0);
+  }
+  bool greedy() const { return c.greedy || c.temperature <= 0; }
+
+  // RepetitionPenaltyLogitsProcessor: tokens seen so far (seen (N, V) bool)
+  // get logit·p when negative, logit/p otherwise.
+  at::Tensor penalise(const at::Tensor &logits, const at::Tensor &seen) const {
+    if (c.repetition_penalty == 1.0 || c.repetition_penalty <= 0 || !seen.defined()) return logits;
+    const double p = c.repetition_penalty;
+    at::Tensor pen = at::where(logits < 0, logits * p, logits / p);
+    return at::where(seen, pen, logits);
+  }
+
+  // Rows of policy logits (N, V) mixed with ref rows by beta (beta = 0: the
+  // policy alone), penalised, filtered and sampled → token ids (N).
+  at::Tensor operator()(const at::Tensor &policy, const at::Tensor &ref, double beta,
+                        const at::Tensor &seen) const {
+    if (plain()) {
+      at::Tensor u = at::rand(policy.sizes(), gen, policy.options().dtype(at::kFloat));
+      return mixture_sample(policy, beta > 0 ? ref : policy, beta, c.temperature, u);
+    }
+    at::Tensor logits = beta > 0 ? policy * (1 - beta) + ref * beta : policy;
+    logits = penalise(logits, seen);
+    if (greedy()) return logits.argmax(-1);
     const int64_t V = logits.size(-1);
     const float ninf = -std::numeric_limits<float>::infinity();
     logits = logits / c.temperature;
@@ -74,9 +101,26 @@ struct Sampler {
       drop.narrow(-1, V - 1, 1).fill_(false); // keep at least one
       logits = logits.masked_fill(drop.scatter(-1, std::get<1>(sorted), drop), ninf);
     }
+    if (c.min_p > 0) { // MinPLogitsWarper: drop tokens below min_p · the top probability
+      at::Tensor probs = logits.softmax(-1);
+      at::Tensor top = std::get<0>(probs.max(-1, true));
+      logits = logits.masked_fill(probs < top * c.min_p, ninf);
+    }
     return at::multinomial(logits.softmax(-1), 1, false, gen).squeeze(-1);
   }
 };
+
+// seen_tokens marks the ids of (N, L) in an (N, V) bool mask (for the
+// repetition penalty; undefined when there is none).
+static at::Tensor seen_tokens(const nm_gen_config &c, const at::Tensor &ids, int64_t V) {
+  if (c.repetition_penalty == 1.0 || c.repetition_penalty <= 0) return at::Tensor();
+  at::Tensor seen = at::zeros({ids.size(0), V}, ids.options().dtype(at::kBool));
+  return seen.scatter_(1, ids, true);
+}
+
+static void mark_seen(at::Tensor &seen, const at::Tensor &tok) {
+  if (seen.defined()) seen.scatter_(1, tok.unsqueeze(1), true);
+}
 
 // Stream bookkeeping: tokens written per step, EOS → pad afterwards.
 struct Stream {
@@ -147,24 +191,28 @@ nm_error *nm_generate(const nm_model *model, const nm_tensor *ids, const nm_tens
     const int64_t B = x.size(0), P = x.size(1), Tn = cfg->max_new_tokens;
     Sampler sample{*cfg, gen ? c10::optional<at::Generator>(gen->g) : c10::nullopt};
     at::Tensor eos = eos_tensor(*cfg, x.device());
+    at::Tensor seen = seen_tokens(*cfg, x, m.cfg.vocab_size);
     Stream s;
+    KV kv;
+    at::Tensor cur = x, cm = msk.to(at::kLong), logits;
     if (cfg->use_cache) {
-      KV kv = m.new_cache(B, P + Tn);
+      kv = m.new_cache(B, P + Tn);
       kv.mask.narrow(1, 0, P).copy_(msk);
-      at::Tensor logits = m.step(x, kv); // prefill
-      for (int64_t t = 0; t < Tn; t++) {
-        at::Tensor tok = s.push(sample(logits), *cfg, eos);
-        if (s.done() || t == Tn - 1) break;
+      logits = m.step(x, kv); // prefill
+    } else {
+      logits = full_step(m, cur, cm);
+    }
+    for (int64_t t = 0; t < Tn; t++) {
+      at::Tensor tok = s.push(sample(logits, logits, 0, seen), *cfg, eos);
+      mark_seen(seen, tok);
+      if (s.done() || t == Tn - 1) break;
+      if (cfg->use_cache) {
         kv.mask.narrow(1, kv.len, 1).fill_(1);
         logits = m.step(tok.unsqueeze(1), kv);
-      }
-    } else {
-      at::Tensor cur = x, cm = msk.to(at::kLong);
-      for (int64_t t = 0; t < Tn; t++) {
-        at::Tensor tok = s.push(sample(full_step(m, cur, cm)), *cfg, eos);
-        if (s.done()) break;
+      } else {
         cur = at::cat({cur, tok.unsqueeze(1)}, 1);
         cm = at::cat({cm, at::ones({B, 1}, cm.options())}, 1);
+        logits = full_step(m, cur, cm);
       }
     }
     auto out = finish(s);
@@ -193,34 +241,54 @@ nm_error *nm_generate_mixture(const nm_model *policy, const nm_model *ref, doubl
     const at::Tensor &x = T(ids, "ids");
     at::Tensor msk = mask ? mask->t : at::ones_like(x);
     check_gen(cfg, x, msk);
-    if (!cfg->use_cache) fail(NM_ERR_ARG, "mixture generation needs use_cache");
     c10::NoGradGuard ng;
     const int64_t B = x.size(0), P = x.size(1), Tn = cfg->max_new_tokens;
     Sampler sample{*cfg, gen ? c10::optional<at::Generator>(gen->g) : c10::nullopt};
     at::Tensor eos = eos_tensor(*cfg, x.device());
+    at::Tensor seenY = seen_tokens(*cfg, x, pm.cfg.vocab_size),
+               seenM = seen_tokens(*cfg, x, pm.cfg.vocab_size);
+    const bool cache = cfg->use_cache != 0;
 
-    // Prefill: the policy once on B rows, then its cache copied for 2B rows.
-    KV pkv1 = pm.new_cache(B, P + Tn);
-    pkv1.mask.narrow(1, 0, P).copy_(msk);
-    at::Tensor pl = pm.step(x, pkv1); // (B, V)
-    KV pkv = repeat_cache(pkv1, 2);   // rows [0, B): y; [B, 2B): y'
-    pkv1 = KV();
-    KV rkv = rm.new_cache(B, P + Tn);
-    rkv.mask.narrow(1, 0, P).copy_(msk);
-    at::Tensor rl = rm.step(x, rkv);           // (B, V)
-    at::Tensor plogits = at::cat({pl, pl}, 0); // (2B, V)
+    // Prefill: the policy once on B rows, its cache then copied for the
+    // 2B rows of both streams (rows [0, B): y; [B, 2B): y'); the reference
+    // on B rows with its own cache. Without a cache (TRL's way) every step
+    // re-runs the whole prefix of both streams.
+    KV pkv, rkv;
+    at::Tensor pl, rl;
+    at::Tensor curY = x, curM = x, cm = msk.to(at::kLong);
+    if (cache) {
+      KV pkv1 = pm.new_cache(B, P + Tn);
+      pkv1.mask.narrow(1, 0, P).copy_(msk);
+      at::Tensor p1 = pm.step(x, pkv1); // (B, V)
+      pkv = repeat_cache(pkv1, 2);
+      rkv = rm.new_cache(B, P + Tn);
+      rkv.mask.narrow(1, 0, P).copy_(msk);
+      rl = rm.step(x, rkv);      // (B, V)
+      pl = at::cat({p1, p1}, 0); // (2B, V)
+    } else {
+      pl = full_step(pm, at::cat({curY, curM}, 0), at::cat({cm, cm}, 0));
+      rl = full_step(rm, curM, cm);
+    }
 
     Stream ys, ms;
     for (int64_t t = 0; t < Tn; t++) {
-      at::Tensor mix = plogits.narrow(0, B, B) * (1 - mixture_coef) + rl * mixture_coef;
-      at::Tensor tok = sample(at::cat({plogits.narrow(0, 0, B), mix}, 0)); // (2B)
-      at::Tensor ty = ys.push(tok.narrow(0, 0, B), *cfg, eos);
-      at::Tensor tm = ms.push(tok.narrow(0, B, B), *cfg, eos);
+      at::Tensor ty = ys.push(sample(pl.narrow(0, 0, B), pl.narrow(0, 0, B), 0, seenY), *cfg, eos);
+      at::Tensor tm = ms.push(sample(pl.narrow(0, B, B), rl, mixture_coef, seenM), *cfg, eos);
+      mark_seen(seenY, ty);
+      mark_seen(seenM, tm);
       if ((ys.done() && ms.done()) || t == Tn - 1) break;
-      pkv.mask.narrow(1, pkv.len, 1).fill_(1);
-      rkv.mask.narrow(1, rkv.len, 1).fill_(1);
-      plogits = pm.step(at::cat({ty, tm}, 0).unsqueeze(1), pkv);
-      rl = rm.step(tm.unsqueeze(1), rkv);
+      if (cache) {
+        pkv.mask.narrow(1, pkv.len, 1).fill_(1);
+        rkv.mask.narrow(1, rkv.len, 1).fill_(1);
+        pl = pm.step(at::cat({ty, tm}, 0).unsqueeze(1), pkv);
+        rl = rm.step(tm.unsqueeze(1), rkv);
+      } else {
+        curY = at::cat({curY, ty.unsqueeze(1)}, 1);
+        curM = at::cat({curM, tm.unsqueeze(1)}, 1);
+        cm = at::cat({cm, at::ones({B, 1}, cm.options())}, 1);
+        pl = full_step(pm, at::cat({curY, curM}, 0), at::cat({cm, cm}, 0));
+        rl = full_step(rm, curM, cm);
+      }
     }
     auto y = finish(ys), ym = finish(ms);
     give(tokens, y.first);

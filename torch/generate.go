@@ -12,14 +12,16 @@ import (
 
 // GenConfig controls sampling. The zero value of TopP and TopK means "off".
 type GenConfig struct {
-	MaxNewTokens int
-	Temperature  float64 // ≤ 0 or Greedy: argmax
-	TopK         int     // ≤ 0: off
-	TopP         float64 // 0 or 1: off; else (0, 1)
-	Greedy       bool
-	EOS          []int64 // a row stops after producing any of these
-	PadID        int64   // written after a row's EOS
-	NoCache      bool    // recompute the whole prefix each step (tests, benchmarks)
+	MaxNewTokens      int
+	Temperature       float64 // ≤ 0 or Greedy: argmax
+	TopK              int     // ≤ 0: off
+	TopP              float64 // 0 or 1: off; else (0, 1)
+	Greedy            bool
+	EOS               []int64 // a row stops after producing any of these
+	PadID             int64   // written after a row's EOS
+	NoCache           bool    // recompute the whole prefix each step (tests, benchmarks)
+	MinP              float64 // ≤ 0: off; else drop tokens below MinP × the top probability
+	RepetitionPenalty float64 // 0 or 1: off; seen tokens' logits ×p if < 0, ÷p otherwise
 }
 
 // withC calls f with c as a C struct whose EOS list lives in C memory for
@@ -30,14 +32,19 @@ func (c GenConfig) withC(f func(*C.nm_gen_config) *C.nm_error) *C.nm_error {
 		topP = 1
 	}
 	cc := C.nm_gen_config{
-		max_new_tokens: C.int64_t(c.MaxNewTokens),
-		temperature:    C.double(c.Temperature),
-		top_k:          C.int64_t(c.TopK),
-		top_p:          C.double(topP),
-		greedy:         cbool(c.Greedy),
-		n_eos:          C.int32_t(len(c.EOS)),
-		pad_id:         C.int64_t(c.PadID),
-		use_cache:      cbool(!c.NoCache),
+		max_new_tokens:     C.int64_t(c.MaxNewTokens),
+		temperature:        C.double(c.Temperature),
+		top_k:              C.int64_t(c.TopK),
+		top_p:              C.double(topP),
+		greedy:             cbool(c.Greedy),
+		n_eos:              C.int32_t(len(c.EOS)),
+		pad_id:             C.int64_t(c.PadID),
+		use_cache:          cbool(!c.NoCache),
+		min_p:              C.double(c.MinP),
+		repetition_penalty: C.double(max(c.RepetitionPenalty, 0)),
+	}
+	if cc.repetition_penalty == 0 {
+		cc.repetition_penalty = 1
 	}
 	if len(c.EOS) > 0 {
 		p := C.malloc(C.size_t(len(c.EOS)) * 8)

@@ -582,6 +582,22 @@ func (s *Scope) SelectiveLogSoftmax(logits, ids *Tensor, chunkRows int64) *Tenso
 	}, logits, ids)
 }
 
+// MixtureSample draws one token per row from softmax(((1−beta)·policy +
+// beta·ref) / temperature) with the fused Gumbel-max kernel (one pass over
+// the vocabulary): policy, ref (N, V) float → (N) int64. g may be nil.
+func (s *Scope) MixtureSample(policy, ref *Tensor, beta, temperature float64, g *Generator) *Tensor {
+	return s.run("MixtureSample", func(o **C.nm_tensor) *C.nm_error {
+		return C.nm_k_mixture_sample(policy.h, ref.h, C.double(beta), C.double(temperature), g.c(), o)
+	}, policy, ref)
+}
+
+// MixtureProbs is the distribution MixtureSample draws from, (N, V) float32.
+func (s *Scope) MixtureProbs(policy, ref *Tensor, beta, temperature float64) *Tensor {
+	return s.run("MixtureProbs", func(o **C.nm_tensor) *C.nm_error {
+		return C.nm_k_mixture_probs(policy.h, ref.h, C.double(beta), C.double(temperature), o)
+	}, policy, ref)
+}
+
 // Grad returns t's accumulated gradient as a tensor owned by s, or nil
 // (with Err unchanged) when t has none.
 func (s *Scope) Grad(t *Tensor) *Tensor {

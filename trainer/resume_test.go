@@ -62,8 +62,13 @@ func weights(t *testing.T, m *torch.Model) [][]byte {
 // bit for bit.
 func TestResumeBitwise(t *testing.T) {
 	straight := tinyTrainer(t, t.TempDir(), 6)
+	live := torch.LiveTensors()
 	if err := straight.Train(context.Background(), Hooks{}); err != nil {
 		t.Fatal(err)
+	}
+	// Optimizer moments live inside the optimizer, not as handles: no handle may outlive a step.
+	if grew := torch.LiveTensors() - live; grew != 0 {
+		t.Fatalf("6 steps: %d tensor handles more than before", grew)
 	}
 	want := weights(t, straight.Policy)
 

@@ -95,8 +95,12 @@ func (t *Trainer) Close() {
 // genConfig is the sampling configuration, the same for both streams.
 func (t *Trainer) genConfig() torch.GenConfig {
 	c := t.Config
-	return torch.GenConfig{MaxNewTokens: c.MaxNewTokens, Temperature: c.Temperature, TopK: c.TopK, TopP: c.TopP,
-		EOS: t.EOS, PadID: t.PadID}
+	g := torch.GenConfig{MaxNewTokens: c.MaxNewTokens, Temperature: c.Temperature, TopK: c.TopK, TopP: c.TopP,
+		RepetitionPenalty: c.RepetitionPenalty, EOS: t.EOS, PadID: t.PadID}
+	if c.MinP != nil {
+		g.MinP = *c.MinP
+	}
+	return g
 }
 
 // epoch is the (fractional) epoch of the next prompt.

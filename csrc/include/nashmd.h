@@ -298,8 +298,10 @@ typedef struct {
   int32_t greedy;
   const int64_t *eos_ids; /* a row stops after any of these; read during the call only */
   int32_t n_eos;
-  int64_t pad_id;    /* written after a row's EOS */
-  int32_t use_cache; /* 0: recompute the whole prefix each step (tests, benchmarks) */
+  int64_t pad_id;            /* written after a row's EOS */
+  int32_t use_cache;         /* 0: recompute the whole prefix each step (tests, benchmarks) */
+  double min_p;              /* <= 0: off; else drop tokens below min_p · top probability */
+  double repetition_penalty; /* 1: off; seen tokens' logits ·p if < 0, /p otherwise */
 } nm_gen_config;
 
 /* Samples up to max_new_tokens after left-padded prompts ids (B, P) with
@@ -311,7 +313,9 @@ nm_error *nm_generate(const nm_model *m, const nm_tensor *ids, const nm_tensor *
                       nm_tensor **completion_mask);
 /* Nash-MD's two streams from one prefill of the policy: y ~ policy and
  * y' ~ softmax(((1-mixture_coef)·l_policy + mixture_coef·l_ref) / temperature).
- * Both (B, T) with T the longer stream's length; needs use_cache. */
+ * Both (B, T) with T the longer stream's length. Without use_cache every
+ * step re-runs both models on the whole prefix (TRL's way); the random draws
+ * are the same, so the tokens are too. */
 nm_error *nm_generate_mixture(const nm_model *policy, const nm_model *ref, double mixture_coef,
                               const nm_tensor *ids, const nm_tensor *mask, const nm_gen_config *cfg,
                               nm_generator *gen, nm_tensor **tokens, nm_tensor **completion_mask,
@@ -340,6 +344,15 @@ nm_error *nm_grad_clip(const nm_tensor *const *params, int32_t n, double max_nor
 nm_error *nm_grad_scale(const nm_tensor *const *params, int32_t n, double factor);
 /* Drops every gradient (zero_grad(set_to_none=True)). */
 nm_error *nm_grad_zero(const nm_tensor *const *params, int32_t n);
+
+/* Nash-MD's fused mixture-sampling step: per row, a sample of
+ * softmax(((1-beta)·policy + beta·ref) / temperature) by Gumbel-max in one pass
+ * over the vocabulary. policy, ref (N, V) float; out (N) int64. gen may be NULL. */
+nm_error *nm_k_mixture_sample(const nm_tensor *policy, const nm_tensor *ref, double beta,
+                              double temperature, nm_generator *gen, nm_tensor **out);
+/* The distribution nm_k_mixture_sample draws from, (N, V) float32 (for tests). */
+nm_error *nm_k_mixture_probs(const nm_tensor *policy, const nm_tensor *ref, double beta,
+                             double temperature, nm_tensor **out);
 
 /* ---- autograd ---------------------------------------------------------------- */
 
