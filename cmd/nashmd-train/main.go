@@ -114,6 +114,9 @@ func loadConfig(file, outDir string, overrides []string) (trainer.Config, error)
 	if err := trainer.ApplyOverrides(&cfg, outDir, overrides); err != nil {
 		return cfg, fmt.Errorf("%s: %w", file, err)
 	}
+	if cfg.EvalSteps > 0 {
+		return cfg, fmt.Errorf("%s: eval_steps: evaluation during training is not supported yet; set eval_steps = 0 and evaluate checkpoints afterwards", file)
+	}
 	return cfg, nil
 }
 
