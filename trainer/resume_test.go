@@ -3,7 +3,9 @@ package trainer
 import (
 	"context"
 	"math/rand/v2"
+	"os"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/nashmd/nashmd/judges"
@@ -111,5 +113,46 @@ func TestResumeBitwise(t *testing.T) {
 	init := weights(t, loadTiny(t, "qwen2_tiny"))
 	if slices.Equal(init[0], want[0]) && slices.Equal(init[len(init)-1], want[len(want)-1]) {
 		t.Fatal("training did not change the weights")
+	}
+}
+
+// TestNonFiniteStops: updates with a non-finite loss or gradient norm are
+// skipped and counted; max_nonfinite_steps in a row stop training.
+func TestNonFiniteStops(t *testing.T) {
+	tr := tinyTrainer(t, t.TempDir(), 20)
+	tr.Config.LearningRate = 1e30 // the first update sends the weights to ±inf
+	tr.Config.WarmupRatio = 0
+	tr.Config.MaxNonFiniteSteps = 2
+	var last Stats
+	err := tr.Train(context.Background(), Hooks{Progress: func(_ State, st Stats) { last = st }})
+	if err == nil || !strings.Contains(err.Error(), "non-finite") {
+		t.Fatalf("err = %v, want a stop after non-finite steps", err)
+	}
+	if tr.State.SkippedStep != 2 || last["nonfinite_skipped"] < 1 {
+		t.Fatalf("skipped %d steps (last logged %v), want 2", tr.State.SkippedStep, last["nonfinite_skipped"])
+	}
+	t.Log(err)
+}
+
+// TestSaveTotalLimit: only the newest save_total_limit checkpoints remain.
+func TestSaveTotalLimit(t *testing.T) {
+	dir := t.TempDir()
+	tr := tinyTrainer(t, dir, 4)
+	tr.Config.SaveSteps = 1
+	tr.Config.SaveTotalLimit = 2
+	save := func(State) error { _, err := tr.SaveCheckpoint(""); return err }
+	if err := tr.Train(context.Background(), Hooks{Save: save}); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if !slices.Equal(names, []string{"checkpoint-3", "checkpoint-4"}) {
+		t.Fatalf("checkpoints %v, want [checkpoint-3 checkpoint-4]", names)
 	}
 }
