@@ -5,6 +5,8 @@ package judges
 import (
 	"context"
 	"fmt"
+
+	"github.com/nashmd/nashmd/hf/chat"
 )
 
 // Judge returns, for each i, P(a[i] ≻ b[i] | prompts[i]) in [0, 1].
@@ -24,6 +26,16 @@ type Judge interface {
 type Scorer interface {
 	Judge
 	PreferScores(ctx context.Context, prompts, a, b []string) (prob, scoreA, scoreB []float64, err error)
+}
+
+// ConversationJudge can also judge from the conversation itself (datasets in
+// the conversational format), so that it can render prompt and completion
+// with its own chat template rather than the policy's. The trainer calls it
+// when the prompts are conversations; prompts are the policy-rendered texts
+// of the same conversations. Completions are as for Judge.
+type ConversationJudge interface {
+	Judge
+	PreferConversations(ctx context.Context, prompts []string, convs [][]chat.Message, a, b []string) (prob, scoreA, scoreB []float64, err error)
 }
 
 // ItemError is the failure of one item of a batch.

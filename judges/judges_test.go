@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nashmd/nashmd/hf/chat"
 	"github.com/nashmd/nashmd/hf/tokenizer"
 	"github.com/nashmd/nashmd/internal/tiny"
 	"github.com/nashmd/nashmd/torch"
@@ -105,6 +106,22 @@ func TestRewardModel(t *testing.T) {
 		if math.Abs(sa[i]-ra) > 1e-5 || math.Abs(sb[i]-rb) > 1e-5 || math.Abs(prob[i]-want) > 1e-6 {
 			t.Errorf("row %d: scores %.6f %.6f prob %.6f, want %.6f %.6f %.6f", i, sa[i], sb[i], prob[i], ra, rb, want)
 		}
+	}
+	// Conversations are rendered with the reward model's own template,
+	// the completion as the assistant turn without its EOS text.
+	tmpl, err := chat.Load(filepath.Join(dir, "reward"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	j.Template = tmpl
+	convs := [][]chat.Message{{{Role: "user", Content: "Hi"}}}
+	cp, ca, _, err := j.PreferConversations(context.Background(), prompts[:1], convs, a[:1], b[:1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	rendered, _ := tmpl.Render([]chat.Message{{Role: "user", Content: "Hi"}, {Role: "assistant", Content: "Hello there."}}, false)
+	if want := alone(rendered); math.Abs(ca[0]-want) > 1e-5 || !(cp[0] >= 0 && cp[0] <= 1) {
+		t.Errorf("conversation score %.6f, want %.6f", ca[0], want)
 	}
 	// A causal LM is not a reward model.
 	pol, err := torch.LoadLlama(filepath.Join(dir, "policy"), torch.Float32, torch.CPU)

@@ -6,6 +6,7 @@ import (
 	"math"
 	"strings"
 
+	"github.com/nashmd/nashmd/hf/chat"
 	"github.com/nashmd/nashmd/hf/tokenizer"
 	"github.com/nashmd/nashmd/torch"
 )
@@ -14,9 +15,15 @@ import (
 // P(a ≻ b) = σ(r(prompt+a) − r(prompt+b)), as TRL's Nash-MD trainer does,
 // with MissingEOSPenalty (when set) subtracted from the score of a
 // completion that does not end with one of EOSTexts, before the sigmoid.
+//
+// With a Template (the reward model's own chat template), conversations are
+// judged as TRL's Online DPO does with a separate reward tokenizer: the
+// conversation plus {"role": "assistant", "content": completion without its
+// EOS text} is rendered with the reward model's template and scored.
 type RewardModel struct {
 	Model             *torch.Model // a classifier with one label; shared, not owned
 	Tokenizer         *tokenizer.Tokenizer
+	Template          *chat.Template // the reward model's chat template (nil: none)
 	EOSTexts          []string
 	MissingEOSPenalty *float64
 	PadID             int64
@@ -57,6 +64,11 @@ func (r *RewardModel) PreferScores(ctx context.Context, prompts, a, b []string) 
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	return r.finish(scores, a, b)
+}
+
+// finish applies the missing-EOS penalty and the sigmoid to scores of a then b.
+func (r *RewardModel) finish(scores []float64, a, b []string) (prob, scoreA, scoreB []float64, err error) {
 	n := len(a)
 	scoreA, scoreB = scores[:n], scores[n:]
 	if r.MissingEOSPenalty != nil {
@@ -74,6 +86,42 @@ func (r *RewardModel) PreferScores(ctx context.Context, prompts, a, b []string) 
 		prob[i] = 1 / (1 + math.Exp(-(scoreA[i] - scoreB[i])))
 	}
 	return prob, scoreA, scoreB, nil
+}
+
+// PreferConversations implements ConversationJudge. Without a Template it
+// scores the policy-rendered prompts, as PreferScores does.
+func (r *RewardModel) PreferConversations(ctx context.Context, prompts []string, convs [][]chat.Message, a, b []string) (prob, scoreA, scoreB []float64, err error) {
+	if r.Template == nil {
+		return r.PreferScores(ctx, prompts, a, b)
+	}
+	if len(convs) != len(a) || len(a) != len(b) {
+		return nil, nil, nil, fmt.Errorf("judge: %d conversations, %d and %d completions: lengths must match", len(convs), len(a), len(b))
+	}
+	texts := make([]string, 0, 2*len(a))
+	for _, side := range [][]string{a, b} {
+		for i, c := range side {
+			msgs := append(append([]chat.Message{}, convs[i]...), chat.Message{Role: "assistant", Content: r.stripEOS(c)})
+			t, err := r.Template.Render(msgs, false)
+			if err != nil {
+				return nil, nil, nil, &ItemError{Index: i, Err: err}
+			}
+			texts = append(texts, t)
+		}
+	}
+	scores, err := r.Scores(ctx, texts)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return r.finish(scores, a, b)
+}
+
+func (r *RewardModel) stripEOS(s string) string {
+	for _, e := range r.EOSTexts {
+		if t, ok := strings.CutSuffix(s, e); ok {
+			return t
+		}
+	}
+	return s
 }
 
 func (r *RewardModel) hasEOS(s string) bool {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nashmd/nashmd/hf/chat"
 	"github.com/nashmd/nashmd/hf/tokenizer"
 	"github.com/nashmd/nashmd/judges"
 	"github.com/nashmd/nashmd/torch"
@@ -19,9 +20,10 @@ import (
 // Example is one training prompt: its text as the policy sees it (chat
 // template applied) and its token ids.
 type Example struct {
-	Row  int64 // row in the dataset, for messages
-	Text string
-	IDs  []int64
+	Row      int64 // row in the dataset, for messages
+	Text     string
+	IDs      []int64
+	Messages []chat.Message // the conversation, for conversational datasets (else nil)
 }
 
 // Trainer holds the models, the optimizer and the position in training.
@@ -129,6 +131,7 @@ func (t *Trainer) nextBatch(n int) []Example {
 // completions y and the mixture's y', and the judge's P(y ≻ y').
 type Rollout struct {
 	Prompts        []string
+	Convs          [][]chat.Message // the conversations when every prompt has one
 	IDs, Mask      *torch.Tensor // (B, P) left-padded prompts
 	Y, YMask       *torch.Tensor // (B, T) policy completions, pad after EOS; 1 through EOS
 	YMix, YMixMask *torch.Tensor // (B, T) mixture completions
@@ -175,8 +178,14 @@ func (t *Trainer) Sample(ctx context.Context, s *torch.Scope, batch []Example) (
 	ids, mask, P := leftPad(batch, t.PadID)
 	B := int64(len(batch))
 	r.IDs, r.Mask = s.FromInt64(ids, B, P), s.FromInt64(mask, B, P)
+	conv := true
 	for _, e := range batch {
 		r.Prompts = append(r.Prompts, e.Text)
+		r.Convs = append(r.Convs, e.Messages)
+		conv = conv && e.Messages != nil
+	}
+	if !conv {
+		r.Convs = nil
 	}
 	coef := t.Config.MixtureCoef.At(t.State.DataEpoch)
 	t0 := time.Now()
@@ -194,7 +203,9 @@ func (t *Trainer) Sample(ctx context.Context, s *torch.Scope, batch []Example) (
 		}
 	}
 	t1 := time.Now()
-	if sc, ok := t.Judge.(judges.Scorer); ok {
+	if cj, ok := t.Judge.(judges.ConversationJudge); ok && r.Convs != nil {
+		r.Prob, r.ScoreA, r.ScoreB, err = cj.PreferConversations(ctx, r.Prompts, r.Convs, r.Completions[0], r.Completions[1])
+	} else if sc, ok := t.Judge.(judges.Scorer); ok {
 		r.Prob, r.ScoreA, r.ScoreB, err = sc.PreferScores(ctx, r.Prompts, r.Completions[0], r.Completions[1])
 	} else {
 		r.Prob, err = t.Judge.Prefer(ctx, r.Prompts, r.Completions[0], r.Completions[1])

@@ -209,7 +209,15 @@ func (j *job) makeJudge(tok *tokenizer.Tokenizer, eosTexts []string) (judges.Jud
 		if err != nil {
 			rtok = tok // a reward model without its own tokenizer shares the policy's, as in TRL
 		}
-		return judges.NewRewardModel(j.rm, rtok, eosTexts, j.cfg.MissingEOSPenalty)
+		rj, err := judges.NewRewardModel(j.rm, rtok, eosTexts, j.cfg.MissingEOSPenalty)
+		if err != nil {
+			return nil, err
+		}
+		// The reward model's own chat template renders conversations.
+		if t, err := chat.Load(c.Path); err == nil {
+			rj.Template = t
+		}
+		return rj, nil
 	case "rule":
 		prefer, _ := c.Options["prefer"].(string)
 		word, _ := c.Options["word"].(string)
@@ -279,6 +287,9 @@ func loadData(cfg trainer.Config, tok *tokenizer.Tokenizer, log io.Writer) ([]tr
 		}
 		ids := tok.Encode(text, false)
 		e := trainer.Example{Row: p.Row, Text: text, IDs: make([]int64, len(ids))}
+		for _, m := range p.Messages {
+			e.Messages = append(e.Messages, chat.Message{Role: m.Role, Content: m.Content})
+		}
 		for i, id := range ids {
 			e.IDs[i] = int64(id)
 		}
