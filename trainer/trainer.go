@@ -132,14 +132,14 @@ func (t *Trainer) nextBatch(n int) []Example {
 type Rollout struct {
 	Prompts        []string
 	Convs          [][]chat.Message // the conversations when every prompt has one
-	IDs, Mask      *torch.Tensor // (B, P) left-padded prompts
-	Y, YMask       *torch.Tensor // (B, T) policy completions, pad after EOS; 1 through EOS
-	YMix, YMixMask *torch.Tensor // (B, T) mixture completions
-	Prob           []float64     // (B)
-	ScoreA, ScoreB []float64     // the judge's scores when it is a Scorer, else nil
-	Completions    [2][]string   // decoded y and y' (EOS text kept)
-	sampleS        float64       // seconds spent sampling both streams
-	judgeS         float64       // seconds spent judging
+	IDs, Mask      *torch.Tensor    // (B, P) left-padded prompts
+	Y, YMask       *torch.Tensor    // (B, T) policy completions, pad after EOS; 1 through EOS
+	YMix, YMixMask *torch.Tensor    // (B, T) mixture completions
+	Prob           []float64        // (B)
+	ScoreA, ScoreB []float64        // the judge's scores when it is a Scorer, else nil
+	Completions    [2][]string      // decoded y and y' (EOS text kept)
+	sampleS        float64          // seconds spent sampling both streams
+	judgeS         float64          // seconds spent judging
 }
 
 // Step runs one optimizer step: GradientAccumulationSteps micro-batches of
