@@ -365,6 +365,58 @@ nm_error *nm_ag_grad(const nm_tensor *t, nm_tensor **out);
 /* Sets t's gradient to undefined (like zero_grad(set_to_none=True)). */
 nm_error *nm_ag_zero_grad(nm_tensor *t);
 
+/* ---- DeBERTa-v2/v3 encoder ------------------------------------------------------ */
+
+typedef struct nm_deberta nm_deberta;
+
+/* Bit flags of nm_deberta_config.pos_att_type. */
+typedef enum { NM_DEBERTA_C2P = 1, NM_DEBERTA_P2C = 2 } nm_deberta_pos_att;
+
+/* DebertaV2Config's config.json, resolved by the caller (hidden_act must be
+ * "gelu"). */
+typedef struct {
+  int64_t vocab_size;
+  int64_t hidden_size;
+  int64_t num_hidden_layers;
+  int64_t num_attention_heads;
+  int64_t intermediate_size;
+  int64_t max_position_embeddings;
+  int64_t type_vocab_size; /* 0: no token_type_embeddings */
+  double layer_norm_eps;
+  int32_t relative_attention;
+  int64_t max_relative_positions;  /* < 1: max_position_embeddings */
+  int64_t position_buckets;        /* <= 0: relative positions are not bucketed */
+  int32_t share_att_key;           /* c2p/p2c reuse key_proj/query_proj */
+  int32_t pos_att_type;            /* nm_deberta_pos_att flags */
+  int32_t position_biased_input;   /* absolute position embeddings are added */
+  int32_t norm_rel_ebd_layer_norm; /* norm_rel_ebd contains "layer_norm" */
+  int64_t embedding_size;          /* <= 0: hidden_size; else embed_proj maps it */
+  int64_t pad_token_id;
+  int64_t conv_kernel_size; /* > 0 (ConvLayer) is unsupported: an error */
+} nm_deberta_config;
+
+/* A DebertaV2Model with zero weights of dtype on device. Its parameters are
+ * named as in DebertaV2Model's state_dict ("embeddings.word_embeddings.weight",
+ * "encoder.layer.0.attention.self.query_proj.weight", ...), without any
+ * prefix. */
+nm_error *nm_deberta_new(const nm_deberta_config *cfg, int32_t dtype, nm_device device,
+                         nm_deberta **out);
+nm_error *nm_deberta_free(nm_deberta *m);
+nm_error *nm_deberta_num_params(const nm_deberta *m, int64_t *out);
+/* As nm_model_param: the name stays valid while m lives. */
+nm_error *nm_deberta_param(const nm_deberta *m, int64_t i, const char **name, nm_tensor **out);
+/* Copies value (same shape, any dtype/device) into the named parameter. */
+nm_error *nm_deberta_set_param(nm_deberta *m, const char *name, const nm_tensor *value);
+/* last_hidden_state (B, L, H) in the model's dtype. ids (B, L) int64; mask
+ * (B, L) 0/1 with RIGHT padding (NULL: all ones); token_type_ids (B, L)
+ * int64 or NULL (zeros). Position ids are 0..L-1. */
+nm_error *nm_deberta_forward(const nm_deberta *m, const nm_tensor *ids, const nm_tensor *mask,
+                             const nm_tensor *token_type_ids, nm_tensor **out);
+/* build_relative_position: (query_len, key_len) int64 with out[i, j] = i - j,
+ * log-bucketed when buckets > 0 and max_position > 0 (for tests). */
+nm_error *nm_deberta_relative_positions(int64_t query_len, int64_t key_len, int64_t buckets,
+                                        int64_t max_position, nm_device device, nm_tensor **out);
+
 #ifdef __cplusplus
 }
 #endif
