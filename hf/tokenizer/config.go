@@ -89,7 +89,7 @@ func (t *Tokenizer) addTokens(list []addedConfig) error {
 	t.addedIDs = make(map[string]int)
 	t.special = make(map[string]bool)
 	var specials, classics []AddedToken // in order, as the library keeps them
-	vocabSize := len(t.model.vocab)
+	vocabSize := t.model.size()
 	maxAdded := -1
 	for _, a := range list {
 		tok := AddedToken{Content: a.Content, Special: a.Special, SingleWord: a.SingleWord,
@@ -142,9 +142,9 @@ func (t *Tokenizer) addTokens(list []addedConfig) error {
 	t.rawAdded = newAddedMatcher(raw)
 	t.normAdded = newAddedMatcher(norm)
 
-	t.distinctLen = len(t.model.vocab)
+	t.distinctLen = t.model.distinct()
 	for content := range t.addedIDs {
-		if _, ok := t.model.vocab[content]; !ok {
+		if _, ok := t.model.tokenToID(content); !ok {
 			t.distinctLen++
 		}
 	}
@@ -162,7 +162,7 @@ func (t *Tokenizer) hasAdded(tok AddedToken) bool {
 	return false
 }
 
-func parseModel(raw json.RawMessage) (*bpe, error) {
+func parseModel(raw json.RawMessage) (model, error) {
 	var ty typed
 	if err := json.Unmarshal(raw, &ty); err != nil {
 		return nil, fmt.Errorf("model: %w", err)
@@ -175,8 +175,13 @@ func parseModel(raw json.RawMessage) (*bpe, error) {
 			return nil, fmt.Errorf("model: %w", err)
 		}
 		if _, ok := probe["merges"]; !ok {
+			if isUnigramConfig(probe) {
+				return parseUnigram(raw)
+			}
 			return nil, &UnsupportedError{"model", "(untagged, without merges)"}
 		}
+	} else if ty.Type == "Unigram" {
+		return parseUnigram(raw)
 	} else if ty.Type != "BPE" {
 		return nil, &UnsupportedError{"model", ty.Type}
 	}
@@ -199,6 +204,8 @@ func parseNormalizer(raw json.RawMessage) (normalizer, error) {
 		return nfcNormalizer{}, nil
 	case "NFD":
 		return nfdNormalizer{}, nil
+	case "Precompiled", "Strip", "Replace", "Lowercase":
+		return parseSPMNormalizer(c.Type, raw)
 	case "Sequence":
 		var q sequenceNormalizer
 		for _, r := range c.Normalizers {
@@ -258,6 +265,8 @@ func parsePreTokenizer(raw json.RawMessage) (preTokenizer, error) {
 			return nil, fmt.Errorf("pre_tokenizer: Split: %w", err)
 		}
 		return &splitPre{pat: pat, behavior: b, invert: c.Invert}, nil
+	case "Metaspace", "WhitespaceSplit", "Punctuation":
+		return parseSPMPreTokenizer(c.Type, raw)
 	case "Digits":
 		// The library splits on char::is_numeric (categories Nd, Nl, No):
 		// each digit alone, or runs of digits together.
@@ -313,6 +322,8 @@ func parseDecoder(raw json.RawMessage) (decoder, error) {
 		return byteFallbackDecoder{}, nil
 	case "Fuse":
 		return fuseDecoder{}, nil
+	case "Metaspace":
+		return parseMetaspaceDecoder(raw)
 	case "Replace":
 		var p struct{ String *string }
 		if err := json.Unmarshal(c.Pattern, &p); err != nil || p.String == nil || *p.String == "" {

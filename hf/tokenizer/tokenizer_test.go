@@ -342,21 +342,21 @@ func TestLoadErrors(t *testing.T) {
 		contains    string // text the error must hold
 	}{
 		{"unknown model", func(m map[string]any) { model(m)["type"] = "WordPiece" }, "model", "WordPiece"},
-		{"unigram model", func(m map[string]any) { m["model"] = map[string]any{"type": "Unigram", "vocab": []any{}} }, "model", "Unigram"},
+		{"unigram model without unk_id", func(m map[string]any) { m["model"] = map[string]any{"type": "Unigram", "vocab": []any{}} }, "", "unk_id"},
 		{"merge of three tokens", func(m map[string]any) { model(m)["merges"] = []any{"Ġ t h"} }, "", "merge 0"},
 		{"merge not in vocab", func(m map[string]any) { model(m)["merges"] = []any{[]any{"Ġ", "zzz_not_a_token"}} }, "", "zzz_not_a_token"},
 		{"merged token not in vocab", func(m map[string]any) { model(m)["merges"] = []any{"Ġ Ġ"} }, "", "ĠĠ"},
 		{"merge of wrong shape", func(m map[string]any) { model(m)["merges"] = []any{[]any{"a"}} }, "", "merge 0"},
 		{"unknown pre-tokenizer", func(m map[string]any) {
-			m["pre_tokenizer"] = map[string]any{"type": "Sequence", "pretokenizers": []any{map[string]any{"type": "Metaspace"}}}
-		}, "pre_tokenizer", "Metaspace"},
+			m["pre_tokenizer"] = map[string]any{"type": "Sequence", "pretokenizers": []any{map[string]any{"type": "BertPreTokenizer"}}}
+		}, "pre_tokenizer", "BertPreTokenizer"},
 		{"unknown split behavior", func(m map[string]any) {
 			m["pre_tokenizer"] = map[string]any{"type": "Split", "pattern": map[string]any{"String": " "}, "behavior": "Sideways", "invert": false}
 		}, "", "Sideways"},
 		{"bad regex", func(m map[string]any) {
 			m["pre_tokenizer"] = map[string]any{"type": "Split", "pattern": map[string]any{"Regex": "(?<"}, "behavior": "Isolated", "invert": false}
 		}, "", "(?<"},
-		{"unknown normalizer", func(m map[string]any) { m["normalizer"] = map[string]any{"type": "Precompiled"} }, "normalizer", "Precompiled"},
+		{"unknown normalizer", func(m map[string]any) { m["normalizer"] = map[string]any{"type": "NFKC"} }, "normalizer", "NFKC"},
 		{"unknown decoder", func(m map[string]any) { m["decoder"] = map[string]any{"type": "WordPiece"} }, "decoder", "WordPiece"},
 		{"unknown post-processor", func(m map[string]any) { m["post_processor"] = map[string]any{"type": "BertProcessing"} }, "post_processor", "BertProcessing"},
 		{"template without special token", func(m map[string]any) {
