@@ -72,6 +72,8 @@ check: deps lib
 golden: .venv/.stamp assets
 	@for g in $$(find . -path ./.venv -prune -o -path ./third_party/cache -prune -o -name "gen_*.py" -print | sort); do \
 	  echo ".venv/bin/python $$g"; NASHMD_ASSETS=$(CURDIR)/third_party/cache .venv/bin/python $$g || exit 1; done
+	@# VADER's own scores (npm vader-sentiment, unpacked by fetch-assets) for the lexicon judge.
+	node judges/testdata/gen_vader.mjs
 	@# llama.cpp itself (npm node-llama-cpp, prebuilt CPU binaries) for the GGUF check.
 	@mkdir -p internal/e2e/.node
 	@test -d internal/e2e/.node/node_modules/node-llama-cpp || (cd internal/e2e/.node && npm init -y >/dev/null && npm install --no-audit --no-fund node-llama-cpp@3.22.1)

