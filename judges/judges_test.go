@@ -2,10 +2,12 @@ package judges
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nashmd/nashmd/hf/chat"
 	"github.com/nashmd/nashmd/hf/tokenizer"
@@ -132,4 +134,41 @@ func TestRewardModel(t *testing.T) {
 	if _, err := NewRewardModel(pol, tok, nil, nil); err == nil || !strings.Contains(err.Error(), "ForSequenceClassification") {
 		t.Errorf("policy as reward model: %v", err)
 	}
+}
+
+// BenchmarkRewardModel reports pairs/s of the tiny example's reward model
+// (2 layers, hidden 64, vocabulary 49,152) on 16 pairs per call.
+func BenchmarkRewardModel(b *testing.B) {
+	dir := b.TempDir()
+	if err := tiny.Write(dir); err != nil {
+		b.Fatal(err)
+	}
+	rm, err := torch.LoadLlama(filepath.Join(dir, "reward"), torch.Float32, torch.CPU)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer rm.Close()
+	tok, err := tokenizer.Load(filepath.Join(dir, "reward"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	j, err := NewRewardModel(rm, tok, []string{"<|im_end|>"}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var prompts, a, c []string
+	for i := range 16 {
+		prompts = append(prompts, fmt.Sprintf("<|im_start|>user\nQuestion %d about the sea?<|im_end|>\n<|im_start|>assistant\n", i))
+		a = append(a, "The sea is wide and deep, and it covers most of the planet.<|im_end|>")
+		c = append(c, "Waves.<|im_end|>")
+	}
+	start := time.Now()
+	n := 0
+	for b.Loop() {
+		if _, err := j.Prefer(context.Background(), prompts, a, c); err != nil {
+			b.Fatal(err)
+		}
+		n += len(prompts)
+	}
+	b.ReportMetric(float64(n)/time.Since(start).Seconds(), "pairs/s")
 }

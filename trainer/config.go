@@ -190,7 +190,10 @@ type DatasetConfig struct {
 
 // JudgeKinds lists the accepted values of judge.kind. Packages providing
 // judges add their names to it before a configuration is validated.
-var JudgeKinds = map[string]bool{"reward_model": true, "rule": true}
+var JudgeKinds = map[string]bool{
+	"reward_model": true, "pairrm": true, "http": true, "exact_answer": true, "regex": true,
+	"length": true, "lexicon": true, "rule": true, "weighted": true,
+}
 
 // Default returns the configuration with every default filled in; the
 // required keys (output_dir, model.path, judge.kind, dataset.path) are empty.

@@ -24,7 +24,6 @@ import (
 	"github.com/nashmd/nashmd/hf/chat"
 	"github.com/nashmd/nashmd/hf/dataset"
 	"github.com/nashmd/nashmd/hf/tokenizer"
-	"github.com/nashmd/nashmd/judges"
 	"github.com/nashmd/nashmd/torch"
 	"github.com/nashmd/nashmd/trainer"
 )
@@ -123,16 +122,19 @@ func loadConfig(file, outDir string, overrides []string) (trainer.Config, error)
 type job struct {
 	cfg         trainer.Config
 	policy, ref *torch.Model
-	rm          *torch.Model
 	tr          *trainer.Trainer
+	closers     []func()
 }
 
 func (j *job) close() {
 	if j.tr != nil {
 		j.tr.Close()
 	}
-	for _, m := range []*torch.Model{j.policy, j.ref, j.rm} {
+	for _, m := range []*torch.Model{j.policy, j.ref} {
 		m.Close()
+	}
+	for _, c := range j.closers {
+		c()
 	}
 }
 
@@ -175,11 +177,26 @@ func prepare(cfg trainer.Config, log io.Writer) (*job, error) {
 	for _, id := range eos {
 		eosTexts = append(eosTexts, tok.Decode([]int{int(id)}, false))
 	}
-	judge, err := j.makeJudge(tok, eosTexts)
+	tmpl, _ := chat.Load(cfg.Model.Path) // nil: no chat template (standard prompts only)
+	render := func(p any) (string, error) {
+		switch v := p.(type) {
+		case string:
+			return v, nil
+		case []chat.Message:
+			if tmpl == nil {
+				return "", fmt.Errorf("a conversational prompt needs a chat template, and %s has none", cfg.Model.Path)
+			}
+			return tmpl.Render(v, true)
+		}
+		return "", fmt.Errorf("unsupported prompt %T", p)
+	}
+	data, err := loadData(cfg, tok, render, log)
 	if err != nil {
 		return nil, err
 	}
-	data, err := loadData(cfg, tok, log)
+	env := &judgeEnv{tok: tok, eosTexts: eosTexts, render: render, outDir: cfg.OutputDir}
+	judge, err := j.makeJudge("judge", cfg.Judge, env)
+	j.closers = append(j.closers, env.closers...)
 	if err != nil {
 		return nil, err
 	}
@@ -197,64 +214,25 @@ func dtypeOf(name string) torch.DType {
 	return torch.Float32
 }
 
-func (j *job) makeJudge(tok *tokenizer.Tokenizer, eosTexts []string) (judges.Judge, error) {
-	c := j.cfg.Judge
-	switch c.Kind {
-	case "reward_model":
-		var err error
-		if j.rm, err = torch.LoadLlama(c.Path, torch.Float32, torch.CPU); err != nil {
-			return nil, fmt.Errorf("judge.path: %w", err)
-		}
-		rtok, err := tokenizer.Load(c.Path)
-		if err != nil {
-			rtok = tok // a reward model without its own tokenizer shares the policy's, as in TRL
-		}
-		rj, err := judges.NewRewardModel(j.rm, rtok, eosTexts, j.cfg.MissingEOSPenalty)
-		if err != nil {
-			return nil, err
-		}
-		// The reward model's own chat template renders conversations.
-		if t, err := chat.Load(c.Path); err == nil {
-			rj.Template = t
-		}
-		return rj, nil
-	case "rule":
-		prefer, _ := c.Options["prefer"].(string)
-		word, _ := c.Options["word"].(string)
-		r, err := judges.NewRule(prefer, word, eosTexts)
-		if err != nil {
-			return nil, fmt.Errorf("judge.options: %w", err)
-		}
-		return r, nil
-	}
-	return nil, fmt.Errorf("judge.kind: unknown judge kind %q (want reward_model or rule)", c.Kind)
-}
-
 // loadData reads the prompts, applies the chat template to conversational
 // ones, tokenizes, and reports (skips or rejects) empty and too-long rows.
-func loadData(cfg trainer.Config, tok *tokenizer.Tokenizer, log io.Writer) ([]trainer.Example, error) {
+func loadData(cfg trainer.Config, tok *tokenizer.Tokenizer, renderAny func(any) (string, error), log io.Writer) ([]trainer.Example, error) {
 	d, err := dataset.Open(cfg.Dataset.Path, dataset.Options{Split: cfg.Dataset.Split, Column: cfg.Dataset.Column})
 	if err != nil {
 		return nil, fmt.Errorf("dataset.path: %w", err)
 	}
 	defer d.Close()
-	var tmpl *chat.Template
-	if d.Format() == dataset.Conversational {
-		if tmpl, err = chat.Load(cfg.Model.Path); err != nil {
-			return nil, fmt.Errorf("dataset is conversational but the model has no chat template: %w", err)
-		}
-	}
 	budget := cfg.MaxLength - cfg.MaxNewTokens
 	texts := map[int64]string{}
 	render := func(p dataset.Prompt) (string, error) {
-		if tmpl == nil {
-			return p.Text, nil
+		if d.Format() != dataset.Conversational {
+			return renderAny(p.Text)
 		}
 		msgs := make([]chat.Message, len(p.Messages))
 		for i, m := range p.Messages {
 			msgs[i] = chat.Message{Role: m.Role, Content: m.Content}
 		}
-		return tmpl.Render(msgs, true)
+		return renderAny(msgs)
 	}
 	policy := dataset.Skip
 	if cfg.Dataset.TooLong == "reject" {

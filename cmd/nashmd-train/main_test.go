@@ -6,11 +6,17 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/nashmd/nashmd/internal/quiz"
+	"github.com/nashmd/nashmd/internal/testassets"
 	"github.com/nashmd/nashmd/internal/tiny"
 )
 
@@ -137,6 +143,112 @@ func TestBadInputs(t *testing.T) {
 				t.Fatalf("output directory exists after a bad input")
 			}
 			t.Log(err)
+		})
+	}
+}
+
+// TestJudgeKinds: nashmd-train runs with every judge kind from a run.toml.
+func TestJudgeKinds(t *testing.T) {
+	abs := func(p string) string {
+		a, err := filepath.Abs(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	base := strings.Replace(tinyToml, "num_train_epochs = 1", "max_steps = 2", 1)
+	withJudge := func(judge string) string {
+		i := strings.Index(base, "[judge]")
+		j := strings.Index(base, "[dataset]")
+		return base[:i] + judge + "\n" + base[j:]
+	}
+
+	// An OpenAI-compatible server that prefers the first response and
+	// requires the API key.
+	const key = "sk-test-3f9a1c"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer "+key {
+			http.Error(w, "bad key", http.StatusUnauthorized)
+			return
+		}
+		io.Copy(io.Discard, r.Body)
+		fmt.Fprint(w, `{"choices":[{"message":{"role":"assistant","content":"A"}}]}`)
+	}))
+	defer srv.Close()
+	t.Setenv("NASHMD_TEST_JUDGE_KEY", key)
+
+	// Real quiz prompts (bsdgames capitals) with their answers.
+	quizDir := t.TempDir()
+	items, err := quiz.Read(filepath.Join(quiz.Dir, "europe"))
+	if err != nil {
+		if os.Getenv("NASHMD_ASSETS") != "" {
+			t.Fatal(err)
+		}
+		t.Skip("bsdgames not installed: ", err)
+	}
+	var prompts, answers bytes.Buffer
+	for _, it := range items[:16] {
+		conv := []map[string]string{{"role": "user", "content": "What is the capital of " + it.Fields[0][0] + "?"}}
+		p, _ := json.Marshal(map[string]any{"prompt": conv})
+		a, _ := json.Marshal(map[string]any{"prompt": conv, "answer": it.Fields[1]})
+		prompts.Write(append(p, '\n'))
+		answers.Write(append(a, '\n'))
+	}
+	os.WriteFile(filepath.Join(quizDir, "prompts.jsonl"), prompts.Bytes(), 0o644)
+	os.WriteFile(filepath.Join(quizDir, "answers.jsonl"), answers.Bytes(), 0o644)
+
+	cases := []struct{ name, judge, dataset string }{
+		{"pairrm", `[judge]
+kind = "pairrm"
+path = "` + abs("../../judges/testdata/pairrm") + `"`, ""},
+		{"http", `[judge]
+kind = "http"
+[judge.options]
+base_url = "` + srv.URL + `"
+model = "judge"
+api_key_env = "NASHMD_TEST_JUDGE_KEY"
+use_logprobs = false`, ""},
+		{"quiz rules", `[judge]
+kind = "weighted"
+[judge.options]
+members = [
+  {kind = "exact_answer", weight = 1.0, options = {answers = "` + filepath.Join(quizDir, "answers.jsonl") + `", contains = true}},
+  {kind = "length", weight = 0.1, options = {prefer = "shorter"}},
+]`, filepath.Join(quizDir, "prompts.jsonl")},
+		{"regex", `[judge]
+kind = "regex"
+[judge.options]
+pattern = "(?i)paris"`, ""},
+		{"lexicon", `[judge]
+kind = "lexicon"
+path = "` + testassets.Path(t, "vader/vader_lexicon.txt") + `"`, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			body := withJudge(c.judge)
+			if c.dataset != "" {
+				body = strings.Replace(body, `path = "tiny/prompts.jsonl"`, `path = "`+c.dataset+`"`, 1)
+			}
+			out := t.TempDir()
+			var log bytes.Buffer
+			if err := run(context.Background(), []string{writeToml(t, body), "--output-dir", out}, &log); err != nil {
+				t.Fatalf("%v\n%s", err, log.String())
+			}
+			if _, err := os.Stat(filepath.Join(out, "checkpoint-2", "model.safetensors")); err != nil {
+				t.Fatal(err)
+			}
+			// The API key appears in no file the run wrote.
+			filepath.WalkDir(out, func(p string, d os.DirEntry, err error) error {
+				if err == nil && !d.IsDir() {
+					if b, _ := os.ReadFile(p); bytes.Contains(b, []byte(key)) {
+						t.Errorf("%s contains the API key", p)
+					}
+				}
+				return nil
+			})
+			if strings.Contains(log.String(), key) {
+				t.Error("the log contains the API key")
+			}
 		})
 	}
 }
