@@ -44,7 +44,7 @@ type PairRM struct {
 	Strip        []string
 	BatchSize    int // pairs per forward (0: all)
 
-	head                           map[string]*torch.Tensor // head_layer.{1,4}.{weight,bias}
+	head                             map[string]*torch.Tensor // head_layer.{1,4}.{weight,bias}
 	srcID, c1ID, c2ID, cls, sep, pad int64
 }
 
