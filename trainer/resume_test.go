@@ -124,12 +124,17 @@ func TestNonFiniteStops(t *testing.T) {
 	tr.Config.WarmupRatio = 0
 	tr.Config.MaxNonFiniteSteps = 2
 	var last Stats
+	var buf strings.Builder
+	tr.Out = JSONL{W: &buf} // non-finite values must not break the metrics log
 	err := tr.Train(context.Background(), Hooks{Progress: func(_ State, st Stats) { last = st }})
 	if err == nil || !strings.Contains(err.Error(), "non-finite") {
 		t.Fatalf("err = %v, want a stop after non-finite steps", err)
 	}
 	if tr.State.SkippedStep != 2 || last["nonfinite_skipped"] < 1 {
 		t.Fatalf("skipped %d steps (last logged %v), want 2", tr.State.SkippedStep, last["nonfinite_skipped"])
+	}
+	if !strings.Contains(buf.String(), `"loss":null`) {
+		t.Fatalf("metrics log lacks the skipped step's null loss:\n%s", buf.String())
 	}
 	t.Log(err)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"slices"
 )
 
@@ -29,11 +30,16 @@ func (j JSONL) Header(c Config) error {
 	return json.NewEncoder(j.W).Encode(map[string]any{"config": string(b)})
 }
 
-// Log implements MetricsSink.
+// Log implements MetricsSink. JSON has no NaN or ±Inf: such values (a
+// skipped non-finite step) are written as null.
 func (j JSONL) Log(step int, st Stats) error {
 	m := map[string]any{"step": step}
 	for k, v := range st {
-		m[k] = v
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			m[k] = nil
+		} else {
+			m[k] = v
+		}
 	}
 	return json.NewEncoder(j.W).Encode(m)
 }

@@ -46,6 +46,7 @@ import (
 
 	"github.com/nashmd/nashmd/hf/chat"
 	"github.com/nashmd/nashmd/hf/tokenizer"
+	"github.com/nashmd/nashmd/internal/setup"
 	"github.com/nashmd/nashmd/judges"
 	"github.com/nashmd/nashmd/torch"
 	"github.com/nashmd/nashmd/trainer"
@@ -236,7 +237,7 @@ func prepare(cfg trainer.EvalFile, base string, log io.Writer) (*job, error) {
 		}
 		return "", fmt.Errorf("unsupported prompt %T", p)
 	}
-	data, err := loadData(cfg.Dataset, cfg.MaxLength-cfg.MaxNewTokens, tok, render, log)
+	data, err := setup.LoadPrompts(cfg.Dataset, cfg.MaxLength-cfg.MaxNewTokens, tok, render, log)
 	if err != nil {
 		return nil, err
 	}
@@ -245,7 +246,7 @@ func prepare(cfg trainer.EvalFile, base string, log io.Writer) (*job, error) {
 	}
 	var answers map[string][]string
 	if cfg.Answers != "" {
-		if answers, err = readAnswers(cfg.Answers, render); err != nil {
+		if answers, err = setup.ReadAnswers(cfg.Answers, render); err != nil {
 			return nil, fmt.Errorf("answers: %w", err)
 		}
 		if !slices.ContainsFunc(data, func(e trainer.Example) bool { return len(answers[e.Text]) > 0 }) {
@@ -256,9 +257,9 @@ func prepare(cfg trainer.EvalFile, base string, log io.Writer) (*job, error) {
 	if cfg.Output == "" {
 		outDir = base
 	}
-	env := &judgeEnv{tok: tok, eosTexts: eosTexts, render: render, outDir: outDir, base: base, missingEOSPenalty: cfg.MissingEOSPenalty}
-	judge, err := makeJudge("judge", cfg.Judge, env)
-	j.closers = append(j.closers, env.closers...)
+	env := &setup.JudgeEnv{Tok: tok, EOSTexts: eosTexts, Render: render, OutDir: outDir, Base: base, MissingEOSPenalty: cfg.MissingEOSPenalty}
+	judge, err := setup.Judge("judge", cfg.Judge, env)
+	j.closers = append(j.closers, env.Closers...)
 	if err != nil {
 		return nil, err
 	}

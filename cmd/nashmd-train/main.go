@@ -22,8 +22,8 @@ import (
 	"time"
 
 	"github.com/nashmd/nashmd/hf/chat"
-	"github.com/nashmd/nashmd/hf/dataset"
 	"github.com/nashmd/nashmd/hf/tokenizer"
+	"github.com/nashmd/nashmd/internal/setup"
 	"github.com/nashmd/nashmd/torch"
 	"github.com/nashmd/nashmd/trainer"
 )
@@ -77,7 +77,7 @@ func run(ctx context.Context, args []string, log io.Writer) error {
 	}
 	// Nothing is written before the configuration, the models and the data
 	// have been checked: a bad input leaves no output directory behind.
-	job, err := prepare(cfg, log)
+	job, err := prepare(cfg, filepath.Dir(file), log)
 	if err != nil {
 		return usageError{err}
 	}
@@ -139,7 +139,7 @@ func (j *job) close() {
 }
 
 // prepare loads models, tokenizer, judge and data.
-func prepare(cfg trainer.Config, log io.Writer) (*job, error) {
+func prepare(cfg trainer.Config, base string, log io.Writer) (*job, error) {
 	if cfg.Threads > 0 {
 		if err := torch.SetNumThreads(cfg.Threads); err != nil {
 			return nil, err
@@ -190,13 +190,13 @@ func prepare(cfg trainer.Config, log io.Writer) (*job, error) {
 		}
 		return "", fmt.Errorf("unsupported prompt %T", p)
 	}
-	data, err := loadData(cfg, tok, render, log)
+	data, err := setup.LoadPrompts(cfg.Dataset, cfg.MaxLength-cfg.MaxNewTokens, tok, render, log)
 	if err != nil {
 		return nil, err
 	}
-	env := &judgeEnv{tok: tok, eosTexts: eosTexts, render: render, outDir: cfg.OutputDir}
-	judge, err := j.makeJudge("judge", cfg.Judge, env)
-	j.closers = append(j.closers, env.closers...)
+	env := &setup.JudgeEnv{Tok: tok, EOSTexts: eosTexts, Render: render, OutDir: cfg.OutputDir, Base: base, MissingEOSPenalty: cfg.MissingEOSPenalty}
+	judge, err := setup.Judge("judge", cfg.Judge, env)
+	j.closers = append(j.closers, env.Closers...)
 	if err != nil {
 		return nil, err
 	}
@@ -212,74 +212,6 @@ func dtypeOf(name string) torch.DType {
 		return torch.BFloat16
 	}
 	return torch.Float32
-}
-
-// loadData reads the prompts, applies the chat template to conversational
-// ones, tokenizes, and reports (skips or rejects) empty and too-long rows.
-func loadData(cfg trainer.Config, tok *tokenizer.Tokenizer, renderAny func(any) (string, error), log io.Writer) ([]trainer.Example, error) {
-	d, err := dataset.Open(cfg.Dataset.Path, dataset.Options{Split: cfg.Dataset.Split, Column: cfg.Dataset.Column})
-	if err != nil {
-		return nil, fmt.Errorf("dataset.path: %w", err)
-	}
-	defer d.Close()
-	budget := cfg.MaxLength - cfg.MaxNewTokens
-	texts := map[int64]string{}
-	render := func(p dataset.Prompt) (string, error) {
-		if d.Format() != dataset.Conversational {
-			return renderAny(p.Text)
-		}
-		msgs := make([]chat.Message, len(p.Messages))
-		for i, m := range p.Messages {
-			msgs[i] = chat.Message{Role: m.Role, Content: m.Content}
-		}
-		return renderAny(msgs)
-	}
-	policy := dataset.Skip
-	if cfg.Dataset.TooLong == "reject" {
-		policy = dataset.Reject
-	}
-	report, err := d.Filter(func(p dataset.Prompt) (bool, string) {
-		text, err := render(p)
-		if err != nil {
-			return false, "chat template error: " + err.Error()
-		}
-		if n := len(tok.Encode(text, false)); n > budget {
-			return false, fmt.Sprintf("longer than max_length - max_new_tokens = %d tokens", budget)
-		}
-		texts[p.Row] = text
-		return true, ""
-	}, policy)
-	if err != nil {
-		return nil, fmt.Errorf("dataset: %w", err)
-	}
-	if report != nil && report.String() != "" {
-		fmt.Fprintf(log, "dataset: %s\n", report)
-	}
-	var out []trainer.Example
-	it := d.All()
-	for it.Next() {
-		p := it.Prompt()
-		text, ok := texts[p.Row]
-		if !ok {
-			continue
-		}
-		ids := tok.Encode(text, false)
-		e := trainer.Example{Row: p.Row, Text: text, IDs: make([]int64, len(ids))}
-		for _, m := range p.Messages {
-			e.Messages = append(e.Messages, chat.Message{Role: m.Role, Content: m.Content})
-		}
-		for i, id := range ids {
-			e.IDs[i] = int64(id)
-		}
-		out = append(out, e)
-	}
-	if err := it.Err(); err != nil {
-		return nil, fmt.Errorf("dataset: %w", err)
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("dataset.path: %s has no usable prompts", cfg.Dataset.Path)
-	}
-	return out, nil
 }
 
 // train runs the loop, writing metrics and checkpoints under output_dir.

@@ -1,30 +1,36 @@
-package main
+// Package setup builds what the commands share from a TOML configuration:
+// judges from a [judge] section and the prompts of a [dataset] section.
+package setup
 
 import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/nashmd/nashmd/hf/chat"
+	"github.com/nashmd/nashmd/hf/dataset"
 	"github.com/nashmd/nashmd/hf/tokenizer"
 	"github.com/nashmd/nashmd/judges"
 	"github.com/nashmd/nashmd/torch"
 	"github.com/nashmd/nashmd/trainer"
 )
 
-// judgeEnv is what building a judge needs from the rest of the run.
-type judgeEnv struct {
-	tok      *tokenizer.Tokenizer
-	eosTexts []string
-	render   func(prompt any) (string, error) // a dataset prompt → the policy's prompt text
-	outDir   string
-	closers  []func()
+// JudgeEnv is what building a judge needs from the rest of the run.
+type JudgeEnv struct {
+	Tok               *tokenizer.Tokenizer
+	EOSTexts          []string
+	Render            func(prompt any) (string, error) // a dataset prompt → the policy's prompt text
+	OutDir            string
+	Base              string   // the TOML file's directory: relative option paths start there
+	MissingEOSPenalty *float64 // subtracted from a reward model's score of a completion without EOS
+	Closers           []func() // what the built judges hold open; the caller runs them when done
 }
 
-// makeJudge builds the [judge] section (key names the place for errors):
+// Judge builds a [judge] section (key names the place for errors):
 //
 //	reward_model  path: a ...ForSequenceClassification directory (num_labels = 1)
 //	pairrm        path: a PairRM directory; options: temperature, source_max_length,
@@ -38,27 +44,27 @@ type judgeEnv struct {
 //	lexicon       path: a VADER lexicon (vader_lexicon.txt); options: prefer, k
 //	rule          options: prefer, word (the smoke-test rule judge)
 //	weighted      options: members = [{kind, path, weight, options}, …]
-func (j *job) makeJudge(key string, c trainer.JudgeConfig, env *judgeEnv) (judges.Judge, error) {
-	o := opts{key: key + ".options", m: c.Options}
+func Judge(key string, c trainer.JudgeConfig, env *JudgeEnv) (judges.Judge, error) {
+	o := opts{key: key + ".options", m: c.Options, base: env.Base}
 	var jd judges.Judge
 	var err error
 	switch c.Kind {
 	case "reward_model":
-		jd, err = j.rewardJudge(key, c, env)
+		jd, err = rewardJudge(key, c, env)
 	case "pairrm":
 		var p *judges.PairRM
-		if p, err = judges.LoadPairRM(c.Path, o.bool("allow_pickle", false), env.eosTexts); err == nil {
-			env.closers = append(env.closers, p.Close)
+		if p, err = judges.LoadPairRM(c.Path, o.bool("allow_pickle", false), env.EOSTexts); err == nil {
+			env.Closers = append(env.Closers, p.Close)
 			p.Temperature = o.float("temperature", 1)
 			p.SourceMax = o.int("source_max_length", 1224)
 			p.CandidateMax = o.int("candidate_max_length", 412)
 			jd = p
 		}
 	case "http":
-		cache := o.string("cache_dir", filepath.Join(env.outDir, "judge_cache"))
+		cache := o.path("cache_dir", filepath.Join(env.OutDir, "judge_cache"))
 		jd, err = judges.NewHTTP(judges.HTTPConfig{
 			BaseURL: o.string("base_url", ""), Model: o.string("model", ""), APIKeyEnv: o.string("api_key_env", ""),
-			TemplateFile: o.string("template_file", ""), Timeout: time.Duration(o.float("timeout_s", 30) * float64(time.Second)),
+			TemplateFile: o.path("template_file", ""), Timeout: time.Duration(o.float("timeout_s", 30) * float64(time.Second)),
 			MaxRetries: o.int("max_retries", 5), Concurrency: o.int("concurrency", 4), RPS: o.float("rps", 0),
 			CacheDir: cache, Temperature: o.float("temperature", 0), UseLogprobs: o.bool("use_logprobs", true),
 		})
@@ -67,31 +73,31 @@ func (j *job) makeJudge(key string, c trainer.JudgeConfig, env *judgeEnv) (judge
 		}
 	case "exact_answer":
 		var answers map[string][]string
-		if answers, err = readAnswers(o.string("answers", ""), env.render); err == nil {
+		if answers, err = ReadAnswers(o.path("answers", ""), env.Render); err == nil {
 			var e *judges.ExactAnswer
 			if e, err = judges.NewExactAnswer(answers); err == nil {
 				e.Contains = o.bool("contains", false)
-				e.Strip = env.eosTexts
+				e.Strip = env.EOSTexts
 				jd = e
 			}
 		}
 	case "regex":
-		jd, err = judges.NewRegex(o.string("pattern", ""), env.eosTexts)
+		jd, err = judges.NewRegex(o.string("pattern", ""), env.EOSTexts)
 	case "length":
-		jd, err = judges.NewLength(o.string("prefer", "shorter"), o.int("margin", 0), env.eosTexts)
+		jd, err = judges.NewLength(o.string("prefer", "shorter"), o.int("margin", 0), env.EOSTexts)
 	case "lexicon":
 		var v *judges.Vader
 		if v, err = judges.LoadVader(c.Path); err == nil {
 			var l *judges.Lexicon
-			if l, err = judges.NewLexicon(v, o.string("prefer", "positive"), env.eosTexts); err == nil {
+			if l, err = judges.NewLexicon(v, o.string("prefer", "positive"), env.EOSTexts); err == nil {
 				l.K = o.float("k", 10)
 				jd = l
 			}
 		}
 	case "rule":
-		jd, err = judges.NewRule(o.string("prefer", ""), o.string("word", ""), env.eosTexts)
+		jd, err = judges.NewRule(o.string("prefer", ""), o.string("word", ""), env.EOSTexts)
 	case "weighted":
-		jd, err = j.weightedJudge(key, o, env)
+		jd, err = weightedJudge(key, o, env)
 	default:
 		return nil, fmt.Errorf("%s.kind: unknown judge kind %q", key, c.Kind)
 	}
@@ -107,17 +113,17 @@ func (j *job) makeJudge(key string, c trainer.JudgeConfig, env *judgeEnv) (judge
 	return jd, nil
 }
 
-func (j *job) rewardJudge(key string, c trainer.JudgeConfig, env *judgeEnv) (judges.Judge, error) {
+func rewardJudge(key string, c trainer.JudgeConfig, env *JudgeEnv) (judges.Judge, error) {
 	rm, err := torch.LoadLlama(c.Path, torch.Float32, torch.CPU)
 	if err != nil {
 		return nil, err
 	}
-	env.closers = append(env.closers, func() { rm.Close() })
+	env.Closers = append(env.Closers, func() { rm.Close() })
 	rtok, err := tokenizer.Load(c.Path)
 	if err != nil {
-		rtok = env.tok // a reward model without its own tokenizer shares the policy's, as in TRL
+		rtok = env.Tok // a reward model without its own tokenizer shares the policy's, as in TRL
 	}
-	rj, err := judges.NewRewardModel(rm, rtok, env.eosTexts, j.cfg.MissingEOSPenalty)
+	rj, err := judges.NewRewardModel(rm, rtok, env.EOSTexts, env.MissingEOSPenalty)
 	if err != nil {
 		return nil, err
 	}
@@ -128,7 +134,7 @@ func (j *job) rewardJudge(key string, c trainer.JudgeConfig, env *judgeEnv) (jud
 	return rj, nil
 }
 
-func (j *job) weightedJudge(key string, o opts, env *judgeEnv) (judges.Judge, error) {
+func weightedJudge(key string, o opts, env *JudgeEnv) (judges.Judge, error) {
 	raw, ok := o.m["members"].([]any)
 	if !ok || len(raw) == 0 {
 		return nil, fmt.Errorf("%s.members: want a non-empty list of {kind, path, weight, options}", o.key)
@@ -140,8 +146,8 @@ func (j *job) weightedJudge(key string, o opts, env *judgeEnv) (judges.Judge, er
 		if !ok {
 			return nil, fmt.Errorf("%s.members[%d]: want a table", o.key, i)
 		}
-		mo := opts{key: fmt.Sprintf("%s.members[%d]", o.key, i), m: m}
-		sub := trainer.JudgeConfig{Kind: mo.string("kind", ""), Path: mo.string("path", "")}
+		mo := opts{key: fmt.Sprintf("%s.members[%d]", o.key, i), m: m, base: o.base}
+		sub := trainer.JudgeConfig{Kind: mo.string("kind", ""), Path: mo.path("path", "")}
 		if op, ok := m["options"].(map[string]any); ok {
 			sub.Options = op
 		}
@@ -149,7 +155,7 @@ func (j *job) weightedJudge(key string, o opts, env *judgeEnv) (judges.Judge, er
 		if mo.err != nil {
 			return nil, mo.err
 		}
-		jd, err := j.makeJudge(mo.key, sub, env)
+		jd, err := Judge(mo.key, sub, env)
 		if err != nil {
 			return nil, err
 		}
@@ -158,9 +164,9 @@ func (j *job) weightedJudge(key string, o opts, env *judgeEnv) (judges.Judge, er
 	return judges.NewWeighted(js, ws)
 }
 
-// readAnswers reads {"prompt": string or [{role, content}], "answer": string
+// ReadAnswers reads {"prompt": string or [{role, content}], "answer": string
 // or [string]} lines and keys them by the prompt as the policy sees it.
-func readAnswers(path string, render func(any) (string, error)) (map[string][]string, error) {
+func ReadAnswers(path string, render func(any) (string, error)) (map[string][]string, error) {
 	if path == "" {
 		return nil, fmt.Errorf("options.answers: a jsonl file of {prompt, answer} is required")
 	}
@@ -208,9 +214,19 @@ func readAnswers(path string, render func(any) (string, error)) (map[string][]st
 
 // opts reads typed judge options, recording the first type error.
 type opts struct {
-	key string
-	m   map[string]any
-	err error
+	key  string
+	m    map[string]any
+	base string
+	err  error
+}
+
+// path is a string option naming a file, relative to the run.toml's directory.
+func (o *opts) path(name, def string) string {
+	p := o.string(name, def)
+	if p != "" && p != def && !filepath.IsAbs(p) && o.base != "" {
+		p = filepath.Join(o.base, p)
+	}
+	return p
 }
 
 func (o *opts) fail(name, want string, v any) {
@@ -267,4 +283,72 @@ func (o *opts) bool(name string, def bool) bool {
 		o.fail(name, "true or false", v)
 		return def
 	}
+}
+
+// LoadPrompts reads the prompts, applies the chat template to conversational
+// ones, tokenizes, and reports (skips or rejects) empty and too-long rows
+// (longer than budget tokens).
+func LoadPrompts(ds trainer.DatasetConfig, budget int, tok *tokenizer.Tokenizer, renderAny func(any) (string, error), log io.Writer) ([]trainer.Example, error) {
+	d, err := dataset.Open(ds.Path, dataset.Options{Split: ds.Split, Column: ds.Column})
+	if err != nil {
+		return nil, fmt.Errorf("dataset.path: %w", err)
+	}
+	defer d.Close()
+	texts := map[int64]string{}
+	render := func(p dataset.Prompt) (string, error) {
+		if d.Format() != dataset.Conversational {
+			return renderAny(p.Text)
+		}
+		msgs := make([]chat.Message, len(p.Messages))
+		for i, m := range p.Messages {
+			msgs[i] = chat.Message{Role: m.Role, Content: m.Content}
+		}
+		return renderAny(msgs)
+	}
+	policy := dataset.Skip
+	if ds.TooLong == "reject" {
+		policy = dataset.Reject
+	}
+	report, err := d.Filter(func(p dataset.Prompt) (bool, string) {
+		text, err := render(p)
+		if err != nil {
+			return false, "chat template error: " + err.Error()
+		}
+		if n := len(tok.Encode(text, false)); n > budget {
+			return false, fmt.Sprintf("longer than max_length - max_new_tokens = %d tokens", budget)
+		}
+		texts[p.Row] = text
+		return true, ""
+	}, policy)
+	if err != nil {
+		return nil, fmt.Errorf("dataset: %w", err)
+	}
+	if report != nil && report.String() != "" {
+		fmt.Fprintf(log, "dataset: %s\n", report)
+	}
+	var out []trainer.Example
+	it := d.All()
+	for it.Next() {
+		p := it.Prompt()
+		text, ok := texts[p.Row]
+		if !ok {
+			continue
+		}
+		ids := tok.Encode(text, false)
+		e := trainer.Example{Row: p.Row, Text: text, IDs: make([]int64, len(ids))}
+		for _, m := range p.Messages {
+			e.Messages = append(e.Messages, chat.Message{Role: m.Role, Content: m.Content})
+		}
+		for i, id := range ids {
+			e.IDs[i] = int64(id)
+		}
+		out = append(out, e)
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("dataset: %w", err)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("dataset.path: %s has no usable prompts", ds.Path)
+	}
+	return out, nil
 }
