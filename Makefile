@@ -100,8 +100,10 @@ cuda:
 	cmake -S . -B $(BUILD)-cuda $(CMAKE_ARGS)
 	cmake --build $(BUILD)-cuda -j $(JOBS)
 
-demo:
-	@echo "make demo: coming in the demo issue (train a real small model on CPU and report its win rate)"
+# Train SmolLM2-135M-Instruct with Nash-MD on quiz questions and show that it
+# got better (see scripts/demo.sh and demo/run.toml). About 10 minutes on 2 cores.
+demo: deps all
+	@scripts/demo.sh
 
 clean:
 	rm -rf $(BUILD) $(BIN)

@@ -82,6 +82,7 @@ func run(ctx context.Context, args []string, stdout, log io.Writer) error {
 	fs.SetOutput(log)
 	var overrides sets
 	fs.Var(&overrides, "set", "KEY=VALUE: override an eval.toml key (dotted path; repeatable)")
+	metrics := fs.String("metrics", "", "a training run's metrics.jsonl: append this evaluation (at the checkpoint's step) and draw the PNG plots beside it")
 	var file string
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		file, args = args[0], args[1:]
@@ -122,7 +123,31 @@ func run(ctx context.Context, args []string, stdout, log io.Writer) error {
 		}
 		fmt.Fprintf(log, "report in %s\n", cfg.Report)
 	}
+	if *metrics != "" {
+		if err := trainer.AppendEvalLine(*metrics, checkpointStep(cfg.Model), r); err != nil {
+			return err
+		}
+		pngs, err := trainer.PlotMetrics(*metrics, filepath.Dir(*metrics))
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(log, "plots: %s\n", strings.Join(pngs, " "))
+	}
 	return nil
+}
+
+// checkpointStep is global_step from the checkpoint's trainer_state.json
+// (0 when the model is not a training checkpoint).
+func checkpointStep(dir string) int {
+	b, err := os.ReadFile(filepath.Join(dir, "trainer_state.json"))
+	if err != nil {
+		return 0
+	}
+	var st trainer.State
+	if json.Unmarshal(b, &st) != nil {
+		return 0
+	}
+	return st.GlobalStep
 }
 
 // loadConfig reads the file, makes its relative paths relative to the

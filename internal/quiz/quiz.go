@@ -11,7 +11,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
+	"unicode"
 )
 
 // Dir is where Debian's bsdgames installs the quiz files.
@@ -73,8 +75,8 @@ func splitFields(s string) []string {
 }
 
 // Expand lists the spellings of one field, fullest first: optional parts
-// included before omitted, and within a group the last alternative (the
-// plain-ASCII one in these files) first.
+// included before omitted, and within a group the alternatives made only of
+// letters first (the files write accents as overstrikes, "e\b'").
 func Expand(field string) ([]string, error) {
 	alts, rest, err := parseAlts(field, 0)
 	if err != nil {
@@ -86,7 +88,7 @@ func Expand(field string) ([]string, error) {
 	seen := map[string]bool{}
 	var out []string
 	for _, a := range alts {
-		a = strings.Join(strings.Fields(a), " ")
+		a = strings.Join(strings.Fields(overstrike(a)), " ")
 		if a != "" && !seen[a] {
 			seen[a] = true
 			out = append(out, a)
@@ -98,7 +100,37 @@ func Expand(field string) ([]string, error) {
 	return out, nil
 }
 
+// overstrike resolves the files' backspace accents ("'\bi", "i\b'"): of the
+// two characters around a backspace, the letter stays.
+func overstrike(s string) string {
+	if !strings.Contains(s, "\b") {
+		return s
+	}
+	r := []rune(s)
+	var out []rune
+	for i := 0; i < len(r); i++ {
+		if r[i] == '\b' {
+			if i+1 < len(r) && len(out) > 0 && !unicode.IsLetter(out[len(out)-1]) {
+				out[len(out)-1] = r[i+1]
+			}
+			i++ // the character after the backspace is merged (or dropped)
+			continue
+		}
+		out = append(out, r[i])
+	}
+	return string(out)
+}
+
 const maxSpellings = 256
+
+func lettersOnly(s string) bool {
+	for _, r := range s {
+		if !unicode.IsLetter(r) && r != ' ' {
+			return false
+		}
+	}
+	return true
+}
 
 // parseAlts parses "seq|seq|…" from i up to a closing ']' or '}' (not
 // consumed) or the end.
@@ -148,10 +180,8 @@ func parseSeq(s string, i int) ([]string, int, error) {
 			if j >= len(s) || s[j] != want {
 				return nil, 0, fmt.Errorf("unclosed %q in %q", c, s)
 			}
-			if c == '[' { // the last alternative (plain ASCII) first
-				for l, r := 0, len(alts)-1; l < r; l, r = l+1, r-1 {
-					alts[l], alts[r] = alts[r], alts[l]
-				}
+			if c == '[' { // alternatives made only of letters (no accents) first
+				sort.SliceStable(alts, func(a, b int) bool { return lettersOnly(alts[a]) && !lettersOnly(alts[b]) })
 			} else {
 				alts = append(alts, "") // optional: with it, then without
 			}
