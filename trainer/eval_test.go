@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/nashmd/nashmd/hf/chat"
@@ -279,16 +280,16 @@ func TestSummarizeByHand(t *testing.T) {
 // biased prefers whichever completion it is shown first (P = 0.8) and
 // records how it was called.
 type biased struct {
-	conv, plain int
+	conv, plain atomic.Int64 // Swap calls both orders concurrently
 }
 
 func (b *biased) Prefer(ctx context.Context, prompts, x, y []string) ([]float64, error) {
-	b.plain++
+	b.plain.Add(1)
 	return fill(len(x), 0.8), nil
 }
 
 func (b *biased) PreferConversations(ctx context.Context, prompts []string, convs [][]chat.Message, x, y []string) ([]float64, []float64, []float64, error) {
-	b.conv++
+	b.conv.Add(1)
 	if len(convs) != len(x) {
 		return nil, nil, nil, fmt.Errorf("%d conversations for %d pairs", len(convs), len(x))
 	}
@@ -337,8 +338,8 @@ func TestEvaluateJudgeCalls(t *testing.T) {
 			t.Fatal(err)
 		}
 		want := map[bool]float64{false: 0.8, true: 0.5}[swap]
-		if r.MeanProb != want || r.Swapped != swap || b.plain == 0 || b.conv != 0 {
-			t.Errorf("swap=%v: mean P %v (want %v), Swapped %v, calls plain %d conv %d", swap, r.MeanProb, want, r.Swapped, b.plain, b.conv)
+		if r.MeanProb != want || r.Swapped != swap || b.plain.Load() == 0 || b.conv.Load() != 0 {
+			t.Errorf("swap=%v: mean P %v (want %v), Swapped %v, calls plain %d conv %d", swap, r.MeanProb, want, r.Swapped, b.plain.Load(), b.conv.Load())
 		}
 	}
 
@@ -352,8 +353,8 @@ func TestEvaluateJudgeCalls(t *testing.T) {
 	if _, err := Evaluate(context.Background(), c); err != nil {
 		t.Fatal(err)
 	}
-	if b.conv != 2 || b.plain != 0 {
-		t.Errorf("conversations: calls conv %d plain %d, want 2 and 0 (one batch, both orders)", b.conv, b.plain)
+	if b.conv.Load() != 2 || b.plain.Load() != 0 {
+		t.Errorf("conversations: calls conv %d plain %d, want 2 and 0 (one batch, both orders)", b.conv.Load(), b.plain.Load())
 	}
 
 	c = base
