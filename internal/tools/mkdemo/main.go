@@ -117,7 +117,7 @@ func writeParquet(path string, qs []question) error {
 			as.Append(a)
 		}
 	}
-	rec := b.NewRecord()
+	rec := b.NewRecordBatch()
 	defer rec.Release()
 	f, err := os.Create(path)
 	if err != nil {
