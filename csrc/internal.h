@@ -6,10 +6,14 @@
 #include <ATen/ATen.h>
 #include <torch/version.h>
 
+#include <c10/core/GradMode.h>
+
 #include <atomic>
 #include <stdexcept>
 #include <string>
+#include <unordered_map>
 #include <utility>
+#include <vector>
 
 #include "nashmd.h"
 
@@ -102,6 +106,42 @@ template <class P> inline void need_out(P *out) {
 
 // give wraps a tensor in a new handle and stores it in *out.
 inline void give(nm_tensor **out, at::Tensor x) { *out = new nm_tensor(std::move(x)); }
+
+// ParamTable names a model's weights by their checkpoint names; the C
+// functions nm_*_param, nm_*_set_param of every model go through it.
+struct ParamTable {
+  struct Param {
+    std::string name;
+    at::Tensor *slot;
+  };
+  std::vector<Param> params;
+  std::unordered_map<std::string, size_t> index;
+
+  // make allocates the named parameter as zeros of shape and options o.
+  void make(const std::string &name, at::Tensor *slot, at::IntArrayRef shape,
+            const at::TensorOptions &o) {
+    *slot = at::zeros(shape, o);
+    index[name] = params.size();
+    params.push_back({name, slot});
+  }
+  const Param &param(int64_t i) const {
+    if (i < 0 || i >= static_cast<int64_t>(params.size()))
+      fail(NM_ERR_ARG, "parameter index " + std::to_string(i) + " out of range");
+    return params[static_cast<size_t>(i)];
+  }
+  // set copies value (same shape, any dtype/device) into the named parameter.
+  void set(const char *name, const at::Tensor &value) {
+    if (name == nullptr) fail(NM_ERR_ARG, "name is NULL");
+    auto it = index.find(name);
+    if (it == index.end()) fail(NM_ERR_ARG, std::string("unexpected parameter \"") + name + "\"");
+    at::Tensor &dst = *params[it->second].slot;
+    if (value.sizes() != dst.sizes())
+      fail(NM_ERR_SHAPE, std::string("parameter \"") + name + "\": checkpoint shape " +
+                             c10::str(value.sizes()) + ", model expects " + c10::str(dst.sizes()));
+    c10::NoGradGuard g;
+    dst.copy_(value);
+  }
+};
 
 at::ScalarType scalar_type(int32_t dtype);
 int32_t nm_dtype_of(at::ScalarType st);

@@ -170,19 +170,15 @@ func NewDeberta(c *DebertaConfig, dt DType, d Device) (*Deberta, error) {
 		return nil, err
 	}
 	m := &Deberta{h: h, Config: c}
-	var n C.int64_t
-	if err := check("NewDeberta", C.nm_deberta_num_params(h, &n)); err != nil {
+	var err error
+	m.params, err = readParams("NewDeberta",
+		func(n *C.int64_t) *C.nm_error { return C.nm_deberta_num_params(h, n) },
+		func(i C.int64_t, name **C.char, t **C.nm_tensor) *C.nm_error {
+			return C.nm_deberta_param(h, i, name, t)
+		})
+	if err != nil {
 		m.Close()
 		return nil, err
-	}
-	for i := range int64(n) {
-		var name *C.char
-		var t *C.nm_tensor
-		if err := check("NewDeberta", C.nm_deberta_param(h, C.int64_t(i), &name, &t)); err != nil {
-			m.Close()
-			return nil, err
-		}
-		m.params = append(m.params, Param{Name: C.GoString(name), Tensor: &Tensor{h: t}})
 	}
 	return m, nil
 }

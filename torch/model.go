@@ -64,21 +64,38 @@ func NewLlama(c *config.Llama, dt DType, d Device) (*Model, error) {
 		return nil, err
 	}
 	m := &Model{h: h, Config: c}
-	var n C.int64_t
-	if err := check("NewLlama", C.nm_model_num_params(h, &n)); err != nil {
+	var err error
+	m.params, err = readParams("NewLlama",
+		func(n *C.int64_t) *C.nm_error { return C.nm_model_num_params(h, n) },
+		func(i C.int64_t, name **C.char, t **C.nm_tensor) *C.nm_error { return C.nm_model_param(h, i, name, t) })
+	if err != nil {
 		m.Close()
 		return nil, err
 	}
-	for i := range int64(n) {
+	return m, nil
+}
+
+// readParams lists a native model's parameters through its count and
+// i-th-parameter calls. On error the handles read so far are closed.
+func readParams(op string, count func(*C.int64_t) *C.nm_error,
+	get func(C.int64_t, **C.char, **C.nm_tensor) *C.nm_error) ([]Param, error) {
+	var n C.int64_t
+	if err := check(op, count(&n)); err != nil {
+		return nil, err
+	}
+	var ps []Param
+	for i := range n {
 		var name *C.char
 		var t *C.nm_tensor
-		if err := check("NewLlama", C.nm_model_param(h, C.int64_t(i), &name, &t)); err != nil {
-			m.Close()
+		if err := check(op, get(i, &name, &t)); err != nil {
+			for _, p := range ps {
+				p.Tensor.Close()
+			}
 			return nil, err
 		}
-		m.params = append(m.params, Param{Name: C.GoString(name), Tensor: &Tensor{h: t}})
+		ps = append(ps, Param{Name: C.GoString(name), Tensor: &Tensor{h: t}})
 	}
-	return m, nil
+	return ps, nil
 }
 
 // LoadLlama reads config.json and the safetensors weights (single file or

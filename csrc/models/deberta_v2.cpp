@@ -28,18 +28,13 @@
 
 namespace nm {
 
-struct DebertaModel {
+struct DebertaModel : ParamTable {
   struct Layer {
     at::Tensor wq, bq, wk, bk, wv, bv; // attention.self.{query,key,value}_proj
     at::Tensor wpk, bpk, wpq, bpq;     // pos_key_proj (c2p), pos_query_proj (p2c); unshared only
     at::Tensor wao, bao, ln1w, ln1b;   // attention.output.{dense,LayerNorm}
     at::Tensor wi, bi, wo, bo, ln2w, ln2b; // intermediate.dense, output.{dense,LayerNorm}
   };
-  struct Param {
-    std::string name;
-    at::Tensor *slot;
-  };
-
   nm_deberta_config cfg;
   at::TensorOptions opts;
   int64_t nh = 0, hd = 0, E = 0, S = 0, max_rel = 0;
@@ -47,8 +42,6 @@ struct DebertaModel {
   at::Tensor word, pos, type, proj, lnw, lnb; // embeddings
   at::Tensor rel, rel_lnw, rel_lnb;           // encoder.rel_embeddings, encoder.LayerNorm
   std::vector<Layer> layers;
-  std::vector<Param> params;
-  std::unordered_map<std::string, size_t> index;
 
   DebertaModel(const nm_deberta_config &c, at::TensorOptions o);
   DebertaModel(const DebertaModel &) = delete;
@@ -145,9 +138,7 @@ DebertaModel::DebertaModel(const nm_deberta_config &c, at::TensorOptions o) : cf
 }
 
 void DebertaModel::add(const std::string &name, at::Tensor *slot, at::IntArrayRef shape) {
-  *slot = at::zeros(shape, opts);
-  index[name] = params.size();
-  params.push_back({name, slot});
+  make(name, slot, shape, opts);
 }
 
 // ---- relative positions ----------------------------------------------------------
@@ -365,30 +356,14 @@ nm_error *nm_deberta_param(const nm_deberta *m, int64_t i, const char **name, nm
   NM_PROTECT({
     need_out(out);
     need_out(name);
-    const DebertaModel &dm = D(m);
-    if (i < 0 || i >= static_cast<int64_t>(dm.params.size()))
-      fail(NM_ERR_ARG, "parameter index " + std::to_string(i) + " out of range");
-    const auto &p = dm.params[static_cast<size_t>(i)];
+    const auto &p = D(m).param(i);
     *name = p.name.c_str();
     give(out, *p.slot);
   });
 }
 
 nm_error *nm_deberta_set_param(nm_deberta *m, const char *name, const nm_tensor *value) {
-  NM_PROTECT({
-    DebertaModel &dm = D(m);
-    if (name == nullptr) fail(NM_ERR_ARG, "name is NULL");
-    auto it = dm.index.find(name);
-    if (it == dm.index.end())
-      fail(NM_ERR_ARG, std::string("unexpected parameter \"") + name + "\"");
-    at::Tensor &dst = *dm.params[it->second].slot;
-    const at::Tensor &src = T(value, "value");
-    if (src.sizes() != dst.sizes())
-      fail(NM_ERR_SHAPE, std::string("parameter \"") + name + "\": checkpoint shape " +
-                             c10::str(src.sizes()) + ", model expects " + c10::str(dst.sizes()));
-    c10::NoGradGuard g;
-    dst.copy_(src);
-  });
+  NM_PROTECT({ D(m).set(name, T(value, "value")); });
 }
 
 nm_error *nm_deberta_forward(const nm_deberta *m, const nm_tensor *ids, const nm_tensor *mask,

@@ -66,9 +66,7 @@ LlamaModel::LlamaModel(const nm_llama_config &c, at::TensorOptions o) : cfg(c), 
 }
 
 void LlamaModel::add(const std::string &name, at::Tensor *slot, at::IntArrayRef shape) {
-  *slot = at::zeros(shape, opts);
-  index[name] = params.size();
-  params.push_back({name, slot});
+  make(name, slot, shape, opts);
 }
 
 // inv_freq[j] = 1 / theta^(2j / hd), with "llama3" scaling when configured.
@@ -257,30 +255,14 @@ nm_error *nm_model_param(const nm_model *m, int64_t i, const char **name, nm_ten
   NM_PROTECT({
     need_out(out);
     need_out(name);
-    const LlamaModel &lm = M(m);
-    if (i < 0 || i >= static_cast<int64_t>(lm.params.size()))
-      fail(NM_ERR_ARG, "parameter index " + std::to_string(i) + " out of range");
-    const auto &p = lm.params[static_cast<size_t>(i)];
+    const auto &p = M(m).param(i);
     *name = p.name.c_str();
     give(out, *p.slot);
   });
 }
 
 nm_error *nm_model_set_param(nm_model *m, const char *name, const nm_tensor *value) {
-  NM_PROTECT({
-    LlamaModel &lm = M(m);
-    if (name == nullptr) fail(NM_ERR_ARG, "name is NULL");
-    auto it = lm.index.find(name);
-    if (it == lm.index.end())
-      fail(NM_ERR_ARG, std::string("unexpected parameter \"") + name + "\"");
-    at::Tensor &dst = *lm.params[it->second].slot;
-    const at::Tensor &src = T(value, "value");
-    if (src.sizes() != dst.sizes())
-      fail(NM_ERR_SHAPE, std::string("parameter \"") + name + "\": checkpoint shape " +
-                             c10::str(src.sizes()) + ", model expects " + c10::str(dst.sizes()));
-    c10::NoGradGuard g;
-    dst.copy_(src);
-  });
+  NM_PROTECT({ M(m).set(name, T(value, "value")); });
 }
 
 nm_error *nm_model_forward(const nm_model *m, const nm_tensor *ids, const nm_tensor *mask,

@@ -34,23 +34,16 @@ private:
   }
 };
 
-struct LlamaModel {
+struct LlamaModel : ParamTable {
   struct Layer {
     at::Tensor ln1, wq, bq, wk, bk, wv, bv, wo, ln2, wgate, wup, wdown;
   };
-  struct Param {
-    std::string name;
-    at::Tensor *slot;
-  };
-
   nm_llama_config cfg;
   at::TensorOptions opts;
   int64_t hd = 0;
   at::Tensor embed, norm, head; // head: lm_head (tied: == embed) or score
   std::vector<Layer> layers;
   at::Tensor inv_freq; // (hd/2) float32
-  std::vector<Param> params;
-  std::unordered_map<std::string, size_t> index;
 
   LlamaModel(const nm_llama_config &c, at::TensorOptions o);
   LlamaModel(const LlamaModel &) = delete;
