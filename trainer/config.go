@@ -300,16 +300,28 @@ func (c Config) Marshal() ([]byte, error) {
 // "model.path=/x" need no quotes. On error c is unchanged and the error is a
 // *ParseError naming "--set key=value". Set does not validate.
 func (c *Config) Set(key, value string) error {
+	d, err := override(c.clone, (*Config).decode, key, value)
+	if err == nil {
+		*c = d
+	}
+	return err
+}
+
+// override decodes "key = value" strictly into a fresh deep copy of the
+// current value, taking a value that is not valid TOML as a string. It is
+// the --set of both Config and EvalFile.
+func override[T any](fresh func() T, decode func(*T, string, []byte) error, key, value string) (T, error) {
+	var zero T
 	arg := "--set " + key + "=" + value
 	if strings.ContainsAny(key+value, "\r\n") {
-		return &ParseError{File: arg, Msg: "key and value must be on one line"}
+		return zero, &ParseError{File: arg, Msg: "key and value must be on one line"}
 	}
 	if strings.TrimSpace(key) == "" {
-		return &ParseError{File: arg, Msg: "empty key"}
+		return zero, &ParseError{File: arg, Msg: "empty key"}
 	}
-	try := func(v string) (Config, error) {
-		d := c.clone()
-		err := d.decode(arg, []byte(key+" = "+v+"\n"))
+	try := func(v string) (T, error) {
+		d := fresh() // each attempt decodes into its own copy
+		err := decode(&d, arg, []byte(key+" = "+v+"\n"))
 		return d, err
 	}
 	d, err := try(value)
@@ -327,10 +339,9 @@ func (c *Config) Set(key, value string) error {
 				pe.Line, pe.Column = 0, 0
 			}
 		}
-		return err
+		return zero, err
 	}
-	*c = d
-	return nil
+	return d, nil
 }
 
 // ApplyOverrides applies each "KEY=VALUE" of sets with Config.Set, then,

@@ -562,36 +562,11 @@ func ParseEvalFile(path string) (EvalFile, error) {
 // Set applies one "--set key=value" override with the rules of Config.Set;
 // on error e is unchanged.
 func (e *EvalFile) Set(key, value string) error {
-	arg := "--set " + key + "=" + value
-	if strings.ContainsAny(key+value, "\r\n") {
-		return &ParseError{File: arg, Msg: "key and value must be on one line"}
+	d, err := override(e.clone, (*EvalFile).decode, key, value)
+	if err == nil {
+		*e = d
 	}
-	if strings.TrimSpace(key) == "" {
-		return &ParseError{File: arg, Msg: "empty key"}
-	}
-	try := func(v string) (EvalFile, error) {
-		d := e.clone()
-		err := d.decode(arg, []byte(key+" = "+v+"\n"))
-		return d, err
-	}
-	d, err := try(value)
-	if err != nil && isSyntaxError(err) {
-		if d2, err2 := try(quoteString(value)); err2 == nil {
-			d, err = d2, nil
-		} else if !isSyntaxError(err2) {
-			err = err2
-		}
-	}
-	if err != nil {
-		for _, x := range flatten(err) {
-			if pe, ok := x.(*ParseError); ok {
-				pe.Line, pe.Column = 0, 0
-			}
-		}
-		return err
-	}
-	*e = d
-	return nil
+	return err
 }
 
 func (e EvalFile) clone() EvalFile {
