@@ -239,7 +239,7 @@ func (s *Scope) Score(m *Model, ids, mask *Tensor) *Tensor {
 
 // TokenLogprobs returns log softmax(logits[b, start+t] / temperature)[targets[b, t]]
 // as float32 (B, L−start), without materialising the (B, L, V) logits
-// (chunkRows rows at a time; ≤ 0 picks about 64 MiB per chunk). For the
+// (chunkRows rows at a time; ≤ 0 picks about 16 MiB of float32 per chunk). For the
 // log-probs of completion tokens ids[:, P:] pass start = P−1 and targets =
 // ids[:, P:]. Differentiable.
 func (s *Scope) TokenLogprobs(m *Model, ids, mask, targets *Tensor, start int64, temperature float64, chunkRows int64) *Tensor {

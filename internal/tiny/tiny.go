@@ -26,8 +26,27 @@ func root() string {
 	return filepath.Join(filepath.Dir(file), "..", "..")
 }
 
-// Write creates dir/policy, dir/reward and dir/prompts.jsonl.
-func Write(dir string) error {
+// Shape is a decoder's architecture and size. Policy and reward model share
+// it; the reward model is the ForSequenceClassification variant, untied.
+type Shape struct {
+	ModelType        string // "llama" or "qwen2"
+	Hidden           int
+	Intermediate     int
+	Layers           int
+	Heads, KVHeads   int
+	TieWordEmbedding bool // the policy's; the reward model is never tied
+}
+
+// Example is the tiny example's shape: a 2-layer Llama, hidden 64.
+var Example = Shape{ModelType: "llama", Hidden: 64, Intermediate: 128, Layers: 2, Heads: 4, KVHeads: 2, TieWordEmbedding: true}
+
+// Write creates dir/policy, dir/reward and dir/prompts.jsonl with the
+// Example shape.
+func Write(dir string) error { return WriteShape(dir, Example) }
+
+// WriteShape is Write with another shape (the vocabulary stays SmolLM2's,
+// 49,152 tokens, so the tokenizer and chat template ship with the repo).
+func WriteShape(dir string, sh Shape) error {
 	var tmpl struct {
 		Template struct {
 			Source string `json:"source"`
@@ -46,17 +65,24 @@ func Write(dir string) error {
 		"tokenizer_class": "GPT2Tokenizer", "add_prefix_space": false,
 	}
 	base := map[string]any{
-		"model_type": "llama", "vocab_size": 49152, "hidden_size": 64, "intermediate_size": 128,
-		"num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+		"model_type": sh.ModelType, "vocab_size": 49152, "hidden_size": sh.Hidden, "intermediate_size": sh.Intermediate,
+		"num_hidden_layers": sh.Layers, "num_attention_heads": sh.Heads, "num_key_value_heads": sh.KVHeads,
 		"max_position_embeddings": 2048, "rms_norm_eps": 1e-5, "rope_theta": 10000.0,
 		"bos_token_id": 1, "eos_token_id": 2, "pad_token_id": 2, "torch_dtype": "float32",
+	}
+	arch := map[string][2]string{
+		"llama": {"LlamaForCausalLM", "LlamaForSequenceClassification"},
+		"qwen2": {"Qwen2ForCausalLM", "Qwen2ForSequenceClassification"},
+	}[sh.ModelType]
+	if arch[0] == "" {
+		return fmt.Errorf("tiny: model type %q: want llama or qwen2", sh.ModelType)
 	}
 	for i, m := range []struct {
 		name string
 		arch string
 		seed uint64
 		tied bool
-	}{{"policy", "LlamaForCausalLM", 1, true}, {"reward", "LlamaForSequenceClassification", 2, false}} {
+	}{{"policy", arch[0], 1, sh.TieWordEmbedding}, {"reward", arch[1], 2, false}} {
 		cfg := map[string]any{}
 		for k, v := range base {
 			cfg[k] = v
