@@ -60,7 +60,7 @@ struct Sampler {
   const nm_gen_config &c;
   c10::optional<at::Generator> gen;
 
-  // plain: no filter or penalty, so the fused Gumbel-max kernel samples.
+  // plain: no filter or penalty, so the fused mixture kernel samples.
   bool plain() const {
     return !greedy() && c.top_k <= 0 && c.top_p >= 1.0 && c.min_p <= 0 &&
            (c.repetition_penalty == 1.0 || c.repetition_penalty <= 0);
@@ -81,7 +81,7 @@ struct Sampler {
   at::Tensor operator()(const at::Tensor &policy, const at::Tensor &ref, double beta,
                         const at::Tensor &seen) const {
     if (plain()) {
-      at::Tensor u = at::rand(policy.sizes(), gen, policy.options().dtype(at::kFloat));
+      at::Tensor u = at::rand({policy.size(0)}, gen, policy.options().dtype(at::kFloat)); // (N)
       return mixture_sample(policy, beta > 0 ? ref : policy, beta, c.temperature, u);
     }
     at::Tensor logits = beta > 0 ? policy * (1 - beta) + ref * beta : policy;

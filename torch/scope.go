@@ -583,8 +583,8 @@ func (s *Scope) SelectiveLogSoftmax(logits, ids *Tensor, chunkRows int64) *Tenso
 }
 
 // MixtureSample draws one token per row from softmax(((1−beta)·policy +
-// beta·ref) / temperature) with the fused Gumbel-max kernel (one pass over
-// the vocabulary): policy, ref (N, V) float → (N) int64. g may be nil.
+// beta·ref) / temperature) with the fused kernel (inverse-CDF sampling, one
+// uniform per row): policy, ref (N, V) float → (N) int64. g may be nil.
 func (s *Scope) MixtureSample(policy, ref *Tensor, beta, temperature float64, g *Generator) *Tensor {
 	return s.run("MixtureSample", func(o **C.nm_tensor) *C.nm_error {
 		return C.nm_k_mixture_sample(policy.h, ref.h, C.double(beta), C.double(temperature), g.c(), o)

@@ -346,8 +346,8 @@ nm_error *nm_grad_scale(const nm_tensor *const *params, int32_t n, double factor
 nm_error *nm_grad_zero(const nm_tensor *const *params, int32_t n);
 
 /* Nash-MD's fused mixture-sampling step: per row, a sample of
- * softmax(((1-beta)·policy + beta·ref) / temperature) by Gumbel-max in one pass
- * over the vocabulary. policy, ref (N, V) float; out (N) int64. gen may be NULL. */
+ * softmax(((1-beta)·policy + beta·ref) / temperature) by inverse-CDF sampling with
+ * one uniform per row. policy, ref (N, V) float; out (N) int64. gen may be NULL. */
 nm_error *nm_k_mixture_sample(const nm_tensor *policy, const nm_tensor *ref, double beta,
                               double temperature, nm_generator *gen, nm_tensor **out);
 /* The distribution nm_k_mixture_sample draws from, (N, V) float32 (for tests). */
