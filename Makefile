@@ -89,9 +89,17 @@ golden: .venv/.stamp assets
 	.venv/bin/pip install -q -r scripts/golden-requirements.txt
 	@touch $@
 
-# Benchmarks: ratios measured in the same run.
-bench: all
+# Benchmarks: ratios measured in the same run, TRL's NashMDTrainer (the peer,
+# in bench/.venv) on the same work; writes bench/results/<date>-<host>.json.
+# About 15 minutes on 2 cores (TRL's steps are most of it).
+bench: deps all bench/.venv/.stamp
 	$(BIN)/nashmd-bench
+
+bench/.venv/.stamp: bench/requirements.txt
+	@scripts/deps.sh python3-torch python3-venv
+	/usr/bin/python3 -m venv --system-site-packages bench/.venv
+	bench/.venv/bin/pip install -q -r bench/requirements.txt
+	@touch $@
 
 # The GPU build. Its own issue adds the CUDA kernels.
 cuda:

@@ -1,108 +1,156 @@
-// Command nashmd-bench measures nashmd's speed as ratios taken in one run.
+// Command nashmd-bench measures nashmd's speed as ratios taken in one run:
+// the machine's matmul ceiling, decode/mixture/log-prob micro-benchmarks on a
+// tiny Qwen2 and on SmolLM2-135M's shape, whole Nash-MD steps through
+// nashmd-train, and TRL's NashMDTrainer on the same work (bench/.venv).
 //
-// For now it measures the machine's ceiling (fp32 and bf16 matmul GFLOP/s)
-// and the binding's per-call overhead; the Nash-MD step benchmarks and the
-// side-by-side run against TRL come with the speed issue.
+//	make bench                       # everything; writes bench/results/<date>-<host>.json
+//	nashmd-bench -only ceiling,micro # a part
+//
+// Every figure is reported beside the ceiling or the peer measured in the
+// same invocation; absolute times on a shared CPU mean little on their own.
 package main
 
 import (
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
 	"time"
 
 	"github.com/nashmd/nashmd/torch"
 )
 
+// report is what one run measured; it is written as the results JSON.
+type report struct {
+	Date     string        `json:"date"`
+	Host     string        `json:"host"`
+	CPU      string        `json:"cpu"`
+	Cores    int           `json:"cores"`
+	Libtorch string        `json:"libtorch"`
+	Threads  int           `json:"threads"`
+	Ceiling  *ceiling      `json:"ceiling,omitempty"`
+	Micro    []microResult `json:"micro,omitempty"`
+	Steps    []stepResult  `json:"steps,omitempty"`
+	Targets  []target      `json:"targets,omitempty"`
+	Notes    []string      `json:"notes,omitempty"`
+}
+
 func main() {
 	threads := flag.Int("threads", 0, "intra-op threads (0: one per CPU)")
 	size := flag.Int64("n", 1024, "matmul size n for the n³ ceiling")
-	model := flag.String("model", "", "HF model directory for the decode benchmarks (default: SmolLM2-135M's shape with random weights)")
+	only := flag.String("only", "ceiling,micro,step,peer", "comma-separated parts: ceiling, micro, step, peer")
+	out := flag.String("out", "bench/results", "directory for <date>-<host>.json (empty: do not write)")
+	peer := flag.String("peer", "bench/.venv/bin/python", "Python with TRL for the peer run (see bench/requirements.txt)")
+	train := flag.String("train", "", "nashmd-train binary (default: beside this one)")
+	steps := flag.Int("steps", 3, "timed Nash-MD steps per whole-step run (after one warm-up step)")
+	peerSteps := flag.Int("peer-steps", 2, "timed TRL steps (after one warm-up step; each takes tens of seconds)")
+	quick := flag.Bool("quick", false, "fewer sizes and repetitions (a smoke run, not for results)")
+	models := flag.String("models", "tiny-qwen2,smollm2-135m", "model shapes to run (micro-benchmarks and whole steps)")
+	gpu := flag.String("gpu", "", "run the GPU benchmark on this device instead (e.g. cuda)")
 	flag.Parse()
-	if err := run(*threads, *size); err != nil {
-		fmt.Fprintln(os.Stderr, "nashmd-bench:", err)
-		os.Exit(1)
+	if *gpu != "" {
+		if err := gpuBench(*gpu); err != nil {
+			fail(err)
+		}
+		return
 	}
-	if err := decodeBench(*model); err != nil {
-		fmt.Fprintln(os.Stderr, "nashmd-bench:", err)
-		os.Exit(1)
-	}
-}
-
-func run(threads int, n int64) error {
-	if threads > 0 {
-		if err := torch.SetNumThreads(threads); err != nil {
-			return err
+	if *threads > 0 {
+		if err := torch.SetNumThreads(*threads); err != nil {
+			fail(err)
 		}
 	}
-	f32, err := matmulGFLOPS(n, torch.Float32)
-	if err != nil {
-		return err
-	}
-	bf16, err := matmulGFLOPS(n, torch.BFloat16)
-	if err != nil {
-		return err
-	}
-	op, err := tinyOp()
-	if err != nil {
-		return err
+	parts := map[string]bool{}
+	for _, p := range strings.Split(*only, ",") {
+		switch p = strings.TrimSpace(p); p {
+		case "ceiling", "micro", "step", "peer":
+			parts[p] = true
+		default:
+			fail(fmt.Errorf("-only: unknown part %q (want ceiling, micro, step or peer)", p))
+		}
 	}
 	host, _ := os.Hostname()
-	fmt.Printf("nashmd-bench on %s: libtorch %s, %d threads\n\n", host, torch.Version(), torch.NumThreads())
-	fmt.Println("| measure | value | ratio |")
-	fmt.Println("|---|---|---|")
-	fmt.Printf("| matmul %d³ fp32 | %.1f GFLOP/s | 1.00 (ceiling) |\n", n, f32)
-	fmt.Printf("| matmul %d³ bf16 | %.1f GFLOP/s | %.2f of fp32 |\n", n, bf16, bf16/f32)
-	fmt.Printf("| tiny op (add of 1-element tensors) | %.2f µs/call | %.0f calls per fp32 %d³ matmul |\n",
-		op.Seconds()*1e6, 2*float64(n*n*n)/f32/1e9/op.Seconds(), n)
-	return nil
+	r := &report{
+		Date: time.Now().UTC().Format("2006-01-02"), Host: host, CPU: cpuModel(), Cores: runtime.NumCPU(),
+		Libtorch: torch.Version(), Threads: torch.NumThreads(),
+	}
+	opt := options{models: strings.Split(*models, ","), quick: *quick, steps: *steps, peerSteps: *peerSteps, peer: *peer, train: *train}
+	// The ceiling is always measured: every other figure is relative to it.
+	c, err := measureCeiling(*size)
+	if err != nil {
+		fail(err)
+	}
+	r.Ceiling = c
+	if parts["micro"] {
+		if r.Micro, err = microAll(c, opt); err != nil {
+			fail(err)
+		}
+	}
+	if parts["step"] || parts["peer"] {
+		if r.Steps, r.Notes, err = stepAll(parts["step"], parts["peer"], opt); err != nil {
+			fail(err)
+		}
+	}
+	cleanup()
+	r.Targets = targets(r)
+	printReport(os.Stdout, r)
+	if *out != "" {
+		path := filepath.Join(*out, r.Date+"-"+host+".json")
+		if err := writeJSON(path, r); err != nil {
+			fail(err)
+		}
+		fmt.Printf("\nwrote %s\n", path)
+	}
 }
 
-// matmulGFLOPS is the best of several timed n³ matmuls.
-func matmulGFLOPS(n int64, dt torch.DType) (float64, error) {
-	s := torch.NewScope()
-	defer s.Close()
-	a := s.Randn(nil, []int64{n, n}, dt, torch.CPU)
-	b := s.Randn(nil, []int64{n, n}, dt, torch.CPU)
-	best := time.Duration(1 << 62)
-	for i := 0; i < 6; i++ {
-		r := torch.NewScope()
-		t0 := time.Now()
-		r.Matmul(a, b)
-		d := time.Since(t0)
-		r.Close()
-		if err := r.Err(); err != nil {
-			return 0, err
-		}
-		if i > 0 && d < best { // the first run warms up
-			best = d
-		}
-	}
-	if err := s.Err(); err != nil {
-		return 0, err
-	}
-	return 2 * float64(n*n*n) / best.Seconds() / 1e9, nil
+type options struct {
+	models           []string
+	quick            bool
+	steps, peerSteps int
+	peer, train      string
 }
 
-// tinyOp is the mean time of one Add of one-element tensors, freeing included.
-func tinyOp() (time.Duration, error) {
-	hold := torch.NewScope()
-	defer hold.Close()
-	x := hold.FromFloat32([]float32{1})
-	y := hold.FromFloat32([]float32{2})
-	const calls = 200000
-	s := torch.NewScope()
-	t0 := time.Now()
-	for i := 0; i < calls; i++ {
-		s.Add(x, y)
-		if s.Len() == 1024 {
-			s.Close()
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "nashmd-bench:", err)
+	cleanup()
+	os.Exit(1)
+}
+
+// cleanup removes the models written for this run.
+func cleanup() {
+	if workDir != "" {
+		os.RemoveAll(workDir)
+	}
+}
+
+// writeJSON writes r atomically (a temporary file renamed into place).
+func writeJSON(path string, r *report) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// cpuModel is /proc/cpuinfo's first "model name".
+func cpuModel() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return "unknown"
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
 		}
 	}
-	d := time.Since(t0)
-	s.Close()
-	if err := s.Err(); err != nil {
-		return 0, err
-	}
-	return d / calls, hold.Err()
+	return "unknown"
 }
