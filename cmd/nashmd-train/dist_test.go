@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -156,4 +157,46 @@ func TestDataParallelKillAndResume(t *testing.T) {
 func lastLine(s string) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	return lines[len(lines)-1]
+}
+
+// TestDataParallelSignal: SIGTERM to one rank stops both after the same
+// step; they save one checkpoint together and exit 0.
+func TestDataParallelSignal(t *testing.T) {
+	out := t.TempDir()
+	ps := startRanks(t, 2, writeToml(t, tinyToml), "--output-dir", out, "--set", "max_steps=1000",
+		"--set", "per_device_train_batch_size=2", "--set", "save_steps=0", "--set", "logging_steps=1")
+	deadline := time.After(90 * time.Second)
+	for {
+		if b, _ := os.ReadFile(filepath.Join(out, "metrics.jsonl")); bytes.Count(b, []byte("\n")) >= 3 { // the config and 2 steps
+			break
+		}
+		select {
+		case err := <-ps[0].done:
+			t.Fatalf("rank 0 ended: %v\n%s", err, ps[0].out.String())
+		case <-deadline:
+			t.Fatalf("no 2 steps after 90 s\n%s", ps[0].out.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	if err := ps[1].cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	for r, p := range ps {
+		select {
+		case err := <-p.done:
+			if err != nil {
+				t.Fatalf("rank %d: %v\n%s", r, err, p.out.String())
+			}
+		case <-time.After(60 * time.Second):
+			t.Fatalf("rank %d still runs a minute after SIGTERM\n%s", r, p.out.String())
+		}
+	}
+	ck, err := trainer.LatestCheckpoint(out)
+	if err != nil || ck == "" {
+		t.Fatalf("no checkpoint after SIGTERM: %v\n%s", err, ps[0].out.String())
+	}
+	if !strings.Contains(ps[0].out.String(), "saved "+ck) {
+		t.Fatalf("rank 0 did not report saving %s:\n%s", ck, ps[0].out.String())
+	}
+	t.Logf("stopped and saved %s", filepath.Base(ck))
 }
