@@ -447,8 +447,8 @@ nm_error *nm_dist_all_reduce_grads(nm_dist *d, const nm_tensor *const *params, i
         if (ps[i].grad().defined()) has[static_cast<int64_t>(i)].fill_(1);
     }
     all_reduce(d, {has}, NM_DIST_MAX, 0, "all_reduce_grads");
-    const std::vector<float> flags(has.cpu().data_ptr<float>(),
-                                   has.cpu().data_ptr<float>() + ps.size());
+    const at::Tensor on_host = has.cpu();
+    const float *flags = on_host.data_ptr<float>();
     std::vector<at::Tensor> grads;
     for (size_t i = 0; i < ps.size(); i++) {
       if (flags[i] == 0) continue;
