@@ -433,7 +433,7 @@ nm_error *nm_dist_all_reduce(nm_dist *d, const nm_tensor *const *xs, int32_t n, 
 }
 
 nm_error *nm_dist_all_reduce_grads(nm_dist *d, const nm_tensor *const *params, int32_t n,
-                                   int64_t bucket_bytes) {
+                                   int64_t bucket_bytes, double *transfer_seconds) {
   NM_PROTECT({
     if (d == nullptr) fail(NM_ERR_ARG, "process group is NULL");
     std::vector<at::Tensor> ps = tensor_list(params, n, true, d);
@@ -455,7 +455,12 @@ nm_error *nm_dist_all_reduce_grads(nm_dist *d, const nm_tensor *const *params, i
       if (!ps[i].grad().defined()) ps[i].mutable_grad() = at::zeros_like(ps[i]);
       grads.push_back(ps[i].grad());
     }
+    // The flags' all-reduce has brought every rank here: what follows is
+    // the transfer and reduction itself, without waiting for stragglers.
+    const auto t0 = steady::now();
     all_reduce(d, grads, NM_DIST_AVG, bucket_bytes, "all_reduce_grads");
+    if (transfer_seconds != nullptr)
+      *transfer_seconds = std::chrono::duration<double>(steady::now() - t0).count();
   });
 }
 

@@ -25,6 +25,6 @@ lines = [json.loads(l) for l in open(sys.argv[1]) if '"step"' in l][1:]
 mean = lambda k: sum(l.get(k) or 0 for l in lines) / len(lines)
 step = mean("time/step_s") + mean("time/optimizer_s") + mean("time/allreduce_s")
 print(f"{sys.argv[2]} process(es): {len(lines)} steps, {step:.3f} s/step, {mean('prompts_per_s'):.2f} prompts/s, "
-      f"all-reduce {1000 * mean('time/allreduce_s'):.1f} ms/step")
+      f"all-reduce {1000 * mean('time/allreduce_s'):.1f} ms/step ({1000 * mean('allreduce/transfer_s'):.1f} ms after the ranks met)")
 PY
 done

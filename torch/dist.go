@@ -264,18 +264,23 @@ func (g *ProcessGroup) AllReduce(ts []*Tensor, op ReduceOp) error {
 // AllReduceGrads averages the gradients of params across ranks, bucketed, as
 // DistributedDataParallel does after backward. A parameter with a gradient
 // on some rank ends with the average on every rank (counting zeros where it
-// had none); one with no gradient anywhere keeps none.
-func (g *ProcessGroup) AllReduceGrads(params []*Tensor) error {
+// had none); one with no gradient anywhere keeps none. transfer is the time
+// of the bucketed all-reduce once every rank had arrived.
+func (g *ProcessGroup) AllReduceGrads(params []*Tensor) (transfer time.Duration, err error) {
 	h, err := g.handle("ProcessGroup.AllReduceGrads")
 	if err != nil {
-		return err
+		return 0, err
 	}
 	p, n, free, err := handles("ProcessGroup.AllReduceGrads", params)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer free()
-	return check("ProcessGroup.AllReduceGrads", C.nm_dist_all_reduce_grads(h, p, n, C.int64_t(g.opts.BucketBytes)))
+	var secs C.double
+	if err := check("ProcessGroup.AllReduceGrads", C.nm_dist_all_reduce_grads(h, p, n, C.int64_t(g.opts.BucketBytes), &secs)); err != nil {
+		return 0, err
+	}
+	return time.Duration(float64(secs) * float64(time.Second)), nil
 }
 
 // Broadcast copies root's ts into every rank's ts, in place, bucketed.

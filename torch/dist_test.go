@@ -273,8 +273,8 @@ func collectives(g *ProcessGroup) error {
 	if err := loss.Backward(nil); err != nil {
 		return err
 	}
-	if err := g.AllReduceGrads([]*Tensor{p1, p2, p3}); err != nil {
-		return err
+	if took, err := g.AllReduceGrads([]*Tensor{p1, p2, p3}); err != nil || took <= 0 {
+		return fmt.Errorf("AllReduceGrads: transfer %s, %v", took, err)
 	}
 	if err := expect("grad p1", s.Grad(p1), seq(4, func(float64) float64 { return (W + 1) / 2 })); err != nil {
 		return err

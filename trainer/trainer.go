@@ -378,10 +378,12 @@ func (t *Trainer) eosRate(y *torch.Tensor) float64 {
 func (t *Trainer) optimizerStep(st Stats) error {
 	if t.dist != nil {
 		t0 := time.Now()
-		if err := t.dist.AllReduceGrads(t.params); err != nil {
+		transfer, err := t.dist.AllReduceGrads(t.params)
+		if err != nil {
 			return err
 		}
 		st["time/allreduce_s"] = time.Since(t0).Seconds()
+		st["allreduce/transfer_s"] = transfer.Seconds()
 	}
 	t0 := time.Now()
 	norm, err := torch.ClipGradNorm(t.params, t.Config.MaxGradNorm)

@@ -457,9 +457,11 @@ nm_error *nm_dist_all_reduce(nm_dist *d, const nm_tensor *const *xs, int32_t n, 
                              int64_t bucket_bytes);
 /* Averages the gradients of params over the ranks, bucketed. A parameter
  * with a gradient on some rank gets one on every rank (zeros where it had
- * none before the average); one without a gradient anywhere keeps none. */
+ * none before the average); one without a gradient anywhere keeps none.
+ * transfer_seconds (may be NULL) receives the time of the bucketed
+ * all-reduce once every rank has arrived (waiting for them not counted). */
 nm_error *nm_dist_all_reduce_grads(nm_dist *d, const nm_tensor *const *params, int32_t n,
-                                   int64_t bucket_bytes);
+                                   int64_t bucket_bytes, double *transfer_seconds);
 /* In place: every rank's xs[i] <- root's, bucketed. */
 nm_error *nm_dist_broadcast(nm_dist *d, const nm_tensor *const *xs, int32_t n, int32_t root,
                             int64_t bucket_bytes);
