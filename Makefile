@@ -11,7 +11,7 @@ SHELL      := /bin/bash
 BUILD      := build
 BIN        := bin
 JOBS       ?= $(shell nproc)
-DEB_DEPS   := libtorch-dev libopenblas0-pthread cmake bsdgames
+DEB_DEPS   := libtorch-dev libgloo-dev libopenblas0-pthread cmake bsdgames
 TOOLS      := $(CURDIR)/.tools
 STATICCHECK_VERSION := v0.8.2
 CMAKE_ARGS := -DCMAKE_BUILD_TYPE=Release

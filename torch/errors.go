@@ -22,11 +22,12 @@ const (
 	CodeOOM      Code = C.NM_ERR_OOM      // out of memory
 	CodeInternal Code = C.NM_ERR_INTERNAL // a bug in nashmd
 	CodeArg      Code = C.NM_ERR_ARG      // invalid argument: nil or closed tensor, bad enum value
+	CodeDist     Code = C.NM_ERR_DIST     // a collective failed: a peer process is lost or the timeout passed
 )
 
 var codeNames = map[Code]string{
 	CodeTorch: "torch", CodeShape: "shape", CodeDType: "dtype", CodeDevice: "device",
-	CodeIO: "io", CodeOOM: "oom", CodeInternal: "internal", CodeArg: "arg",
+	CodeIO: "io", CodeOOM: "oom", CodeInternal: "internal", CodeArg: "arg", CodeDist: "dist",
 }
 
 func (c Code) String() string {
@@ -47,12 +48,13 @@ var (
 	ErrOOM      = errors.New("out of memory")
 	ErrInternal = errors.New("internal error")
 	ErrArg      = errors.New("invalid argument")
+	ErrDist     = errors.New("collective failed")
 	ErrNoCUDA   = errors.New("CUDA is not available")
 )
 
 var codeSentinels = map[Code]error{
 	CodeTorch: ErrTorch, CodeShape: ErrShape, CodeDType: ErrDType, CodeDevice: ErrDevice,
-	CodeIO: ErrIO, CodeOOM: ErrOOM, CodeInternal: ErrInternal, CodeArg: ErrArg,
+	CodeIO: ErrIO, CodeOOM: ErrOOM, CodeInternal: ErrInternal, CodeArg: ErrArg, CodeDist: ErrDist,
 }
 
 // Error is a failure of one call into libnashmd. Op names the Go operation

@@ -28,7 +28,19 @@ var checkpointRE = regexp.MustCompile(`^checkpoint-(\d+)$`)
 // trainer_state.json, the optimizer state, the sampler's RNG state and the
 // resolved config. It is written to a temporary directory and renamed, so a
 // checkpoint is either whole or absent; then save_total_limit is applied.
+//
+// With several processes every rank must call it: it gathers each rank's RNG
+// state, rank 0 writes them all (rng_state_<rank>.bin) and the others return
+// "" without writing anything.
 func (t *Trainer) SaveCheckpoint(tokenizerDir string) (string, error) {
+	rngs, err := t.rngStates()
+	if err != nil {
+		return "", err
+	}
+	if t.Rank() != 0 {
+		return "", nil
+	}
+	t.State.WorldSize = t.WorldSize()
 	final := filepath.Join(t.Config.OutputDir, fmt.Sprintf("checkpoint-%d", t.State.GlobalStep))
 	tmp := final + ".tmp"
 	os.RemoveAll(tmp)
@@ -49,12 +61,10 @@ func (t *Trainer) SaveCheckpoint(tokenizerDir string) (string, error) {
 	if err := t.saveOptimizer(filepath.Join(tmp, optimizerFile)); err != nil {
 		return fail(err)
 	}
-	rng, err := t.gen.State()
-	if err != nil {
-		return fail(err)
-	}
-	if err := os.WriteFile(filepath.Join(tmp, rngFile), rng, 0o644); err != nil {
-		return fail(err)
+	for r, rng := range rngs {
+		if err := os.WriteFile(filepath.Join(tmp, rngName(r, len(rngs))), rng, 0o644); err != nil {
+			return fail(err)
+		}
 	}
 	cfg, err := t.Config.Marshal()
 	if err != nil {
@@ -68,6 +78,32 @@ func (t *Trainer) SaveCheckpoint(tokenizerDir string) (string, error) {
 		return fail(err)
 	}
 	return final, t.pruneCheckpoints()
+}
+
+// rngStates are every rank's sampler state, in rank order.
+func (t *Trainer) rngStates() ([][]byte, error) {
+	rng, err := t.gen.State()
+	if err != nil {
+		return nil, err
+	}
+	if t.dist == nil {
+		return [][]byte{rng}, nil
+	}
+	all, err := t.dist.AllGatherBytes(rng)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint: RNG states: %w", err)
+	}
+	return all, nil
+}
+
+// rngName is rank's RNG file in a checkpoint of world processes:
+// rng_state.bin alone, rng_state_<rank>.bin with several (as transformers'
+// rng_state.pth and rng_state_<rank>.pth).
+func rngName(rank, world int) string {
+	if world == 1 {
+		return rngFile
+	}
+	return fmt.Sprintf("rng_state_%d.bin", rank)
 }
 
 func (t *Trainer) saveOptimizer(path string) error {
@@ -137,6 +173,10 @@ func (t *Trainer) Resume(dir string) error {
 	if err := json.Unmarshal(b, &st); err != nil {
 		return fmt.Errorf("resume: %s: %w", stateFile, err)
 	}
+	if w, have := max(st.WorldSize, 1), t.WorldSize(); w != have {
+		return fmt.Errorf("resume from %s: the checkpoint was written by %d process(es) and this run has %d: "+
+			"resume with %d (the data shards and the per-rank random streams depend on the number of processes; resharding is not supported)", dir, w, have, w)
+	}
 	maxSteps := t.State.MaxSteps
 	t.State = st
 	t.State.MaxSteps = maxSteps
@@ -173,7 +213,7 @@ func (t *Trainer) Resume(dir string) error {
 			return fmt.Errorf("resume: %w", err)
 		}
 	}
-	rng, err := os.ReadFile(filepath.Join(dir, rngFile))
+	rng, err := os.ReadFile(filepath.Join(dir, rngName(t.Rank(), t.WorldSize())))
 	if err != nil {
 		return fmt.Errorf("resume: %w", err)
 	}

@@ -115,6 +115,15 @@ type Config struct {
 	// newest checkpoint in OutputDir, if any) or a checkpoint directory,
 	// which must exist.
 	ResumeFromCheckpoint string `toml:"resume_from_checkpoint"`
+	// DDPTimeout is how many seconds a data-parallel run waits for the other
+	// processes (at the rendezvous and in every collective) before it fails
+	// with an error naming the rank that was lost. Default 1800; > 0. Unused
+	// by a single process.
+	DDPTimeout int `toml:"ddp_timeout"`
+	// DDPBackend is the c10d backend of a data-parallel run: "gloo" or
+	// "nccl". Default "" (gloo on CPU, nccl on CUDA); "nccl" needs a CUDA
+	// device.
+	DDPBackend string `toml:"ddp_backend"`
 
 	// ---- ours ----
 
@@ -219,6 +228,7 @@ func Default() Config {
 		Seed:                      42,
 		LoggingSteps:              10,
 		SaveSteps:                 500,
+		DDPTimeout:                1800,
 		Device:                    "cpu",
 		KLEstimator:               "trl",
 		MaxNonFiniteSteps:         3,
@@ -240,6 +250,18 @@ func (c Config) ModelDType() string {
 		return "bfloat16"
 	}
 	return "float32"
+}
+
+// Backend returns the resolved ddp_backend: ddp_backend, or "nccl" for a
+// CUDA device and "gloo" otherwise.
+func (c Config) Backend() string {
+	if c.DDPBackend != "" {
+		return c.DDPBackend
+	}
+	if strings.HasPrefix(c.Device, "cuda") {
+		return "nccl"
+	}
+	return "gloo"
 }
 
 // ReferenceDType returns the resolved dtype of the reference: reference.dtype,
@@ -736,6 +758,7 @@ var (
 	klEstimators = []string{"trl", "reward_to_go"}
 	dtypes       = []string{"float32", "bfloat16"}
 	tooLong      = []string{"skip", "reject"}
+	ddpBackends  = []string{"gloo", "nccl"}
 	deviceRE     = regexp.MustCompile(`^(cpu|cuda(:[0-9]+)?)$`)
 )
 
@@ -803,6 +826,13 @@ func (c Config) Validate() error {
 	}
 	if r := c.ResumeFromCheckpoint; r != "" && r != "latest" {
 		v.exists("resume_from_checkpoint", r)
+	}
+	v.positive("ddp_timeout", c.DDPTimeout)
+	if c.DDPBackend != "" {
+		v.oneOf("ddp_backend", c.DDPBackend, ddpBackends)
+		if c.DDPBackend == "nccl" && !strings.HasPrefix(c.Device, "cuda") {
+			v.add("ddp_backend", "\"nccl\" needs a CUDA device, and device is %q; use \"gloo\" on CPU", c.Device)
+		}
 	}
 
 	if !deviceRE.MatchString(c.Device) {

@@ -61,11 +61,17 @@ func TestDefault(t *testing.T) {
 		AdamBeta1: 0.9, AdamBeta2: 0.999, AdamEpsilon: 1e-8, MaxGradNorm: 1.0,
 		NumTrainEpochs: 3, MaxSteps: -1, PerDeviceTrainBatchSize: 8,
 		GradientAccumulationSteps: 1, Seed: 42, LoggingSteps: 10, SaveSteps: 500,
-		Device: "cpu", KLEstimator: "trl", MaxNonFiniteSteps: 3,
+		DDPTimeout: 1800, Device: "cpu", KLEstimator: "trl", MaxNonFiniteSteps: 3,
 		Dataset: DatasetConfig{Split: "train", Column: "prompt", TooLong: "skip"},
 	}
 	if got := Default(); !reflect.DeepEqual(got, want) {
 		t.Errorf("Default() =\n%+v\nwant\n%+v", got, want)
+	}
+	if got := Default().Backend(); got != "gloo" {
+		t.Errorf("Backend() = %q, want gloo", got)
+	}
+	if c := (Config{Device: "cuda:1"}); c.Backend() != "nccl" {
+		t.Errorf("Backend() on cuda:1 = %q, want nccl", c.Backend())
 	}
 	if got := Default().ModelDType(); got != "float32" {
 		t.Errorf("ModelDType() = %q, want float32", got)
@@ -96,7 +102,7 @@ func TestLoadEveryKey(t *testing.T) {
 		MaxGradNorm: 0.5, NumTrainEpochs: 2.5, MaxSteps: 100,
 		PerDeviceTrainBatchSize: 4, GradientAccumulationSteps: 2, Seed: 1234,
 		LoggingSteps: 1, SaveSteps: 50, SaveTotalLimit: 2, EvalSteps: 25, BF16: true,
-		ResumeFromCheckpoint: testDir, Device: "cuda:1", Threads: 4,
+		ResumeFromCheckpoint: testDir, DDPTimeout: 60, DDPBackend: "nccl", Device: "cuda:1", Threads: 4,
 		KLEstimator: "reward_to_go", MaxNonFiniteSteps: 5,
 		Model:     ModelConfig{Path: testDir, DType: "bfloat16"},
 		Reference: ModelConfig{Path: testDir, DType: "float32"},
@@ -367,6 +373,9 @@ func TestValidate(t *testing.T) {
 		{"eval_steps", "must be >= 0", func(c *Config) { c.EvalSteps = -1 }},
 		{"eval_steps", "needs an [eval_dataset]", func(c *Config) { c.EvalSteps = 10 }},
 		{"resume_from_checkpoint", "no such file", func(c *Config) { c.ResumeFromCheckpoint = missing }},
+		{"ddp_timeout", "must be > 0", func(c *Config) { c.DDPTimeout = 0 }},
+		{"ddp_backend", `"mpi" must be one of "gloo", "nccl"`, func(c *Config) { c.DDPBackend = "mpi" }},
+		{"ddp_backend", `"nccl" needs a CUDA device, and device is "cpu"`, func(c *Config) { c.DDPBackend = "nccl" }},
 		{"device", `"gpu" must be "cpu", "cuda" or "cuda:N"`, func(c *Config) { c.Device = "gpu" }},
 		{"device", `"cuda:x"`, func(c *Config) { c.Device = "cuda:x" }},
 		{"threads", "must be >= 0", func(c *Config) { c.Threads = -1 }},

@@ -52,10 +52,27 @@ type Hooks struct {
 
 // Train runs steps until MaxSteps or until ctx is cancelled (SIGINT or
 // SIGTERM): then it finishes the step in progress, saves and returns nil.
+//
+// With several processes (Distribute), every rank calls Train: they stop
+// together (after the step in which any of them was signalled), Save runs
+// on every rank (SaveCheckpoint is collective) and Train returns after a
+// final barrier.
 func (t *Trainer) Train(ctx context.Context, h Hooks) error {
+	if t.dist != nil {
+		if err := t.checkInSync(); err != nil {
+			return err
+		}
+	}
 	var window []Stats
 	for t.State.GlobalStep < t.State.MaxSteps {
-		if ctx.Err() != nil {
+		stop := ctx.Err() != nil
+		if t.dist != nil {
+			var err error
+			if stop, err = t.agree(stop); err != nil {
+				return fmt.Errorf("step %d: %w", t.State.GlobalStep+1, err)
+			}
+		}
+		if stop {
 			break
 		}
 		// The step itself is not cancelled: a signal lets it finish.
@@ -84,7 +101,12 @@ func (t *Trainer) Train(ctx context.Context, h Hooks) error {
 		}
 	}
 	if h.Save != nil {
-		return h.Save(t.State)
+		if err := h.Save(t.State); err != nil {
+			return err
+		}
+	}
+	if t.dist != nil {
+		return t.dist.Barrier()
 	}
 	return nil
 }
@@ -121,7 +143,7 @@ func logLine(window []Stats) Stats {
 	}
 	secs := 0.0
 	for _, st := range window {
-		secs += st["time/step_s"] + st["time/optimizer_s"]
+		secs += st["time/step_s"] + st["time/optimizer_s"] + st["time/allreduce_s"]
 	}
 	if secs > 0 {
 		line["prompts_per_s"] = sums["prompts"] / secs

@@ -46,6 +46,9 @@ type Trainer struct {
 	State      State
 	order      []int // the shuffled order of orderEpoch
 	orderEpoch int
+	dist       *torch.ProcessGroup // nil: this process trains alone
+	// sampleFn replaces Sample when set: tests fix the completions with it.
+	sampleFn func(ctx context.Context, s *torch.Scope, batch []Example) (*Rollout, error)
 }
 
 // State is where training stands; it is saved in trainer_state.json.
@@ -57,6 +60,7 @@ type State struct {
 	DataOffset  int     `json:"data_offset"` // its index in that epoch's order
 	NonFinite   int     `json:"nonfinite_in_a_row"`
 	SkippedStep int     `json:"skipped_steps"`
+	WorldSize   int     `json:"world_size"` // processes that trained (0 in older checkpoints: 1)
 }
 
 // Stats are one optimizer step's metrics, with TRL's names where TRL has them.
@@ -150,9 +154,13 @@ func (t *Trainer) Step(ctx context.Context) (Stats, error) {
 	var parts []Stats
 	for range k {
 		s := torch.NewScope()
-		batch := t.nextBatch(t.Config.PerDeviceTrainBatchSize)
+		batch := t.nextShard(t.Config.PerDeviceTrainBatchSize)
 		t0 := time.Now()
-		r, err := t.Sample(ctx, s, batch)
+		sample := t.Sample
+		if t.sampleFn != nil {
+			sample = t.sampleFn
+		}
+		r, err := sample(ctx, s, batch)
 		if err != nil {
 			s.Close()
 			return nil, err
@@ -166,6 +174,12 @@ func (t *Trainer) Step(ctx context.Context) (Stats, error) {
 		parts = append(parts, st)
 	}
 	st := meanStats(parts)
+	if t.dist != nil {
+		var err error
+		if st, err = t.reduceStats(st); err != nil {
+			return nil, err
+		}
+	}
 	if err := t.optimizerStep(st); err != nil {
 		return nil, err
 	}
@@ -359,8 +373,18 @@ func (t *Trainer) eosRate(y *torch.Tensor) float64 {
 	return float64(n) / float64(B)
 }
 
-// optimizerStep clips, skips non-finite updates, steps AdamW and advances.
+// optimizerStep averages the gradients over the processes (when there are
+// several), clips, skips non-finite updates, steps AdamW and advances.
 func (t *Trainer) optimizerStep(st Stats) error {
+	if t.dist != nil {
+		t0 := time.Now()
+		transfer, err := t.dist.AllReduceGrads(t.params)
+		if err != nil {
+			return err
+		}
+		st["time/allreduce_s"] = time.Since(t0).Seconds()
+		st["allreduce/transfer_s"] = transfer.Seconds()
+	}
 	t0 := time.Now()
 	norm, err := torch.ClipGradNorm(t.params, t.Config.MaxGradNorm)
 	if err != nil {

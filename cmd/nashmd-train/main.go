@@ -28,6 +28,12 @@ import (
 	"github.com/nashmd/nashmd/trainer"
 )
 
+// Data-parallel runs: started by torchrun (or srun, or anything that sets
+// the same variables), every process runs this same command; see
+// torch.DistEnvFrom for the variables and trainer.Distribute for what the
+// processes share. Rank 0 alone prints progress and writes the output
+// directory; every rank prints its own errors, prefixed with its rank.
+
 // usageError marks bad input: exit status 2.
 type usageError struct{ error }
 
@@ -52,7 +58,7 @@ func (s *sets) String() string     { return strings.Join(*s, ",") }
 func (s *sets) Set(v string) error { *s = append(*s, v); return nil }
 
 // run parses the command line and trains; log receives progress lines.
-func run(ctx context.Context, args []string, log io.Writer) error {
+func run(ctx context.Context, args []string, log io.Writer) (err error) {
 	fs := flag.NewFlagSet("nashmd-train", flag.ContinueOnError)
 	fs.SetOutput(log)
 	outDir := fs.String("output-dir", "", "output directory (overrides output_dir)")
@@ -75,6 +81,20 @@ func run(ctx context.Context, args []string, log io.Writer) error {
 	if err != nil {
 		return usageError{err}
 	}
+	env, distributed, err := torch.DistEnvFromOS()
+	if err != nil {
+		return usageError{err}
+	}
+	if distributed {
+		defer func() {
+			if err != nil {
+				err = fmt.Errorf("rank %d: %w", env.Rank, err)
+			}
+		}()
+		if env.Rank != 0 {
+			log = io.Discard
+		}
+	}
 	// Nothing is written before the configuration, the models and the data
 	// have been checked: a bad input leaves no output directory behind.
 	job, err := prepare(cfg, filepath.Dir(file), log)
@@ -82,7 +102,32 @@ func run(ctx context.Context, args []string, log io.Writer) error {
 		return usageError{err}
 	}
 	defer job.close()
+	if distributed {
+		if err := job.distribute(env, log); err != nil {
+			return err
+		}
+	}
 	return job.train(ctx, log)
+}
+
+// distribute joins the process group of a data-parallel run.
+func (j *job) distribute(env torch.DistEnv, log io.Writer) error {
+	cfg := j.cfg
+	timeout := time.Duration(cfg.DDPTimeout) * time.Second
+	pg, err := torch.NewProcessGroup(env, torch.DistOptions{Backend: cfg.Backend(), Timeout: timeout})
+	if err != nil {
+		return err
+	}
+	j.pg = pg
+	if err := j.tr.Distribute(pg); err != nil {
+		return err
+	}
+	fmt.Fprintf(log, "data-parallel: %d processes (%s variables), %s, store %s:%d, ddp_timeout %s; "+
+		"global batch %d = %d per device × %d accumulation steps × %d processes\n",
+		env.WorldSize, env.Source, cfg.Backend(), env.MasterAddr, env.MasterPort, timeout,
+		cfg.PerDeviceTrainBatchSize*cfg.GradientAccumulationSteps*env.WorldSize,
+		cfg.PerDeviceTrainBatchSize, cfg.GradientAccumulationSteps, env.WorldSize)
+	return nil
 }
 
 // loadConfig reads the file, makes its relative paths relative to the
@@ -123,6 +168,7 @@ type job struct {
 	cfg         trainer.Config
 	policy, ref *torch.Model
 	tr          *trainer.Trainer
+	pg          *torch.ProcessGroup // data-parallel runs only
 	closers     []func()
 }
 
@@ -130,6 +176,7 @@ func (j *job) close() {
 	if j.tr != nil {
 		j.tr.Close()
 	}
+	j.pg.Close()
 	for _, m := range []*torch.Model{j.policy, j.ref} {
 		m.Close()
 	}
@@ -231,6 +278,10 @@ func (j *job) train(ctx context.Context, log io.Writer) error {
 			}
 			fmt.Fprintf(log, "resumed from %s at step %d\n", dir, j.tr.State.GlobalStep)
 		}
+	}
+	main := j.tr.Rank() == 0 // rank 0 alone writes output_dir
+	if !main {
+		return j.tr.Train(ctx, trainer.Hooks{Save: func(trainer.State) error { _, err := j.tr.SaveCheckpoint(cfg.Model.Path); return err }})
 	}
 	if err := os.MkdirAll(cfg.OutputDir, 0o755); err != nil {
 		return err

@@ -24,6 +24,11 @@ import (
 var tinyDir string
 
 func TestMain(m *testing.M) {
+	// The data-parallel test runs this binary as nashmd-train itself.
+	if os.Getenv("NASHMD_TRAIN_AS_MAIN") == "1" {
+		main()
+		os.Exit(0)
+	}
 	d, err := os.MkdirTemp("", "nashmd-train-test-")
 	if err == nil {
 		err = tiny.Write(filepath.Join(d, "tiny"))

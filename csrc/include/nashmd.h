@@ -15,7 +15,7 @@
  *
  * Sub-prefixes: nm_err_ errors, nm_rt_ runtime, nm_gen_ random generators,
  * nm_tensor_ handles/creation/host copies/queries, nm_op_ math,
- * nm_ag_ autograd, nm_k_ fused kernels.
+ * nm_ag_ autograd, nm_k_ fused kernels, nm_dist_ data parallelism (c10d).
  */
 #ifndef NASHMD_H
 #define NASHMD_H
@@ -39,7 +39,8 @@ typedef enum {
   NM_ERR_IO = 5,       /* file or stream failure */
   NM_ERR_OOM = 6,      /* out of memory */
   NM_ERR_INTERNAL = 7, /* a bug in nashmd or a non-standard exception */
-  NM_ERR_ARG = 8       /* an invalid argument (NULL handle, bad enum value) */
+  NM_ERR_ARG = 8,      /* an invalid argument (NULL handle, bad enum value) */
+  NM_ERR_DIST = 9      /* a collective failed: a peer process is lost or the timeout passed */
 } nm_error_code;
 
 int nm_err_code(const nm_error *err);
@@ -416,6 +417,58 @@ nm_error *nm_deberta_forward(const nm_deberta *m, const nm_tensor *ids, const nm
  * log-bucketed when buckets > 0 and max_position > 0 (for tests). */
 nm_error *nm_deberta_relative_positions(int64_t query_len, int64_t key_len, int64_t buckets,
                                         int64_t max_position, nm_device device, nm_tensor **out);
+
+/* ---- data parallelism (c10d) ---------------------------------------------------- */
+
+typedef struct nm_dist nm_dist;
+
+typedef enum { NM_DIST_GLOO = 0, NM_DIST_NCCL = 1 } nm_dist_backend;
+
+/* NM_DIST_AVG is a sum divided by the world size. */
+typedef enum { NM_DIST_SUM = 0, NM_DIST_AVG = 1, NM_DIST_MAX = 2, NM_DIST_MIN = 3 } nm_dist_op;
+
+typedef struct {
+  const char *master_addr; /* the rendezvous store's host (read during the call only) */
+  int32_t master_port;
+  int32_t rank;
+  int32_t world_size;
+  int32_t backend;          /* nm_dist_backend; NCCL needs a CUDA build */
+  int32_t device_index;     /* NCCL: this rank's CUDA device */
+  int64_t timeout_ms;       /* rendezvous and every collective; > 0 */
+  int64_t heartbeat_ms;     /* <= 0: min(1 s, timeout / 10), at least 50 ms */
+  int32_t agent_store;      /* != 0: a launcher's agent hosts the store (torchrun) */
+  const char *store_prefix; /* NULL or "": none; else every key is under it */
+} nm_dist_config;
+
+/* Joins the process group: rank 0 hosts a TCPStore at master_addr:master_port
+ * (unless agent_store), every rank connects, and the Gloo (or NCCL) group
+ * forms through it within timeout_ms. A failed or timed-out collective is an
+ * NM_ERR_DIST error whose message names the lost or lagging rank; the group
+ * is then broken and every later call fails. */
+nm_error *nm_dist_new(const nm_dist_config *cfg, nm_dist **out);
+/* Leaves the group (no collective: call nm_dist_barrier first for an orderly
+ * exit). A broken group's threads may wait on a dead peer: it is leaked, not
+ * destroyed, and the process is expected to exit. NULL-safe. */
+nm_error *nm_dist_free(nm_dist *d);
+/* In place over every rank: xs[i] <- op over ranks of xs[i]. Tensors are
+ * flattened into buckets of at most bucket_bytes (<= 0: 25 MB) of one dtype,
+ * one collective per bucket. Every rank passes the same shapes and dtypes. */
+nm_error *nm_dist_all_reduce(nm_dist *d, const nm_tensor *const *xs, int32_t n, int32_t op,
+                             int64_t bucket_bytes);
+/* Averages the gradients of params over the ranks, bucketed. A parameter
+ * with a gradient on some rank gets one on every rank (zeros where it had
+ * none before the average); one without a gradient anywhere keeps none.
+ * transfer_seconds (may be NULL) receives the time of the bucketed
+ * all-reduce once every rank has arrived (waiting for them not counted). */
+nm_error *nm_dist_all_reduce_grads(nm_dist *d, const nm_tensor *const *params, int32_t n,
+                                   int64_t bucket_bytes, double *transfer_seconds);
+/* In place: every rank's xs[i] <- root's, bucketed. */
+nm_error *nm_dist_broadcast(nm_dist *d, const nm_tensor *const *xs, int32_t n, int32_t root,
+                            int64_t bucket_bytes);
+nm_error *nm_dist_barrier(nm_dist *d);
+/* out (world_size × nbytes) <- every rank's nbytes of data, in rank order.
+ * nbytes must be the same on every rank. */
+nm_error *nm_dist_all_gather(nm_dist *d, const void *data, int64_t nbytes, void *out);
 
 #ifdef __cplusplus
 }
