@@ -291,7 +291,10 @@ func TestDataParallelEqualsOneProcess(t *testing.T) {
 		if err := json.Unmarshal([]byte(line), &m); err != nil {
 			t.Fatal(err)
 		}
-		if loss := m["loss"].(float64); math.Abs(loss-losses[i]) > 1e-6*math.Abs(losses[i]) {
+		// The loss is a small difference of float32 sums of log-probs of
+		// magnitude ~10 each, summed per shard then averaged: 1e-5 absolute
+		// is a few float32 ulps of those sums, far below a wrong average.
+		if loss := m["loss"].(float64); math.Abs(loss-losses[i]) > 1e-5*max(1, math.Abs(losses[i])) {
 			t.Errorf("step %d: rank 0 logged loss %.12g, the single process %.12g", i+1, loss, losses[i])
 		}
 		for _, k := range []string{"time/allreduce_s", "allreduce/transfer_s"} {
