@@ -4,6 +4,10 @@
 #include <c10/core/GradMode.h>
 #include <torch/version.h>
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 #include <algorithm>
 #include <cctype>
 #include <cstring>
@@ -142,6 +146,17 @@ nm_error *nm_rt_set_num_threads(int32_t n) {
   NM_PROTECT({
     if (n <= 0) fail(NM_ERR_ARG, "number of threads must be positive, got " + std::to_string(n));
     at::set_num_threads(n);
+  });
+}
+
+nm_error *nm_rt_release_memory(int32_t *released) {
+  NM_PROTECT({
+    need_out(released);
+#if defined(__GLIBC__)
+    *released = malloc_trim(0);
+#else
+    *released = 0;
+#endif
   });
 }
 

@@ -121,6 +121,17 @@ func LoadLlama(dir string, dt DType, d Device) (*Model, error) {
 	return m, nil
 }
 
+// SetGradientCheckpointing turns gradient checkpointing on or off: with
+// grad enabled, each decoder layer keeps only its input and is re-run during
+// backward (transformers' gradient_checkpointing): activation memory of one
+// layer instead of all, for about one more forward pass.
+func (m *Model) SetGradientCheckpointing(on bool) error {
+	if m == nil || m.h == nil {
+		return argError("SetGradientCheckpointing", "nil or closed model")
+	}
+	return check("SetGradientCheckpointing", C.nm_model_set_gradient_checkpointing(m.h, cbool(on)))
+}
+
 // Params lists the parameters in checkpoint order. The slice is shared; do
 // not modify it.
 func (m *Model) Params() []Param { return m.params }

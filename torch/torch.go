@@ -149,6 +149,15 @@ func SetNumThreads(n int) error {
 	return check("SetNumThreads", C.nm_rt_set_num_threads(C.int32_t(n)))
 }
 
+// ReleaseMemory hands freed heap memory back to the operating system
+// (glibc's malloc_trim). libtorch's CPU tensors come from malloc, which keeps
+// freed pages; the trainer calls this after backward so that the optimizer's
+// state and the next step's activations do not stack on the last step's.
+func ReleaseMemory() error {
+	var r C.int32_t
+	return check("ReleaseMemory", C.nm_rt_release_memory(&r))
+}
+
 // NumThreads is libtorch's intra-op thread count.
 func NumThreads() int {
 	var n C.int32_t

@@ -108,6 +108,10 @@ type Config struct {
 	// EvalDataset. Default 0 (no periodic evaluation); > 0 requires
 	// [eval_dataset].
 	EvalSteps int `toml:"eval_steps"`
+	// GradientCheckpointing keeps only each decoder layer's input during the
+	// policy's log-prob pass and re-runs the layer in backward: activation
+	// memory of one layer instead of all, for one more forward. Default false.
+	GradientCheckpointing bool `toml:"gradient_checkpointing"`
 	// BF16 trains in bfloat16 (weights and activations). Default false.
 	// It also sets the default [model] dtype.
 	BF16 bool `toml:"bf16"`

@@ -102,7 +102,7 @@ func TestLoadEveryKey(t *testing.T) {
 		MaxGradNorm: 0.5, NumTrainEpochs: 2.5, MaxSteps: 100,
 		PerDeviceTrainBatchSize: 4, GradientAccumulationSteps: 2, Seed: 1234,
 		LoggingSteps: 1, SaveSteps: 50, SaveTotalLimit: 2, EvalSteps: 25, BF16: true,
-		ResumeFromCheckpoint: testDir, DDPTimeout: 60, DDPBackend: "nccl", Device: "cuda:1", Threads: 4,
+		ResumeFromCheckpoint: testDir, DDPTimeout: 60, GradientCheckpointing: true, DDPBackend: "nccl", Device: "cuda:1", Threads: 4,
 		KLEstimator: "reward_to_go", MaxNonFiniteSteps: 5,
 		Model:     ModelConfig{Path: testDir, DType: "bfloat16"},
 		Reference: ModelConfig{Path: testDir, DType: "float32"},

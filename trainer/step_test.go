@@ -55,7 +55,8 @@ func closeRel(a, b []float64, tol float64) (float64, bool) {
 
 // TestLossGolden: one Nash-MD loss and its gradients on fixed completions
 // and judge probabilities equal a PyTorch re-typing of TRL's
-// _compute_logprobs + _compute_losses (testdata/gen_step.py), for both KL forms.
+// _compute_logprobs + _compute_losses (testdata/gen_step.py), for both KL
+// forms, with and without gradient checkpointing (the same golden values).
 func TestLossGolden(t *testing.T) {
 	f, err := safetensors.Open("testdata/step_golden.safetensors")
 	if err != nil {
@@ -63,12 +64,22 @@ func TestLossGolden(t *testing.T) {
 	}
 	defer f.Close()
 	ref := loadTiny(t, "llama_tiny_tied")
-	for _, form := range []string{"trl", "reward_to_go"} {
-		t.Run(form, func(t *testing.T) {
+	for _, run := range []struct {
+		form string
+		ckpt bool
+	}{{"trl", false}, {"reward_to_go", false}, {"trl", true}, {"reward_to_go", true}} {
+		form, name := run.form, run.form
+		if run.ckpt {
+			name += "/gradient_checkpointing"
+		}
+		t.Run(name, func(t *testing.T) {
 			s := torch.NewScope()
 			defer s.Close()
 			g := golden{f, s, t}
 			pol := loadTiny(t, "qwen2_tiny")
+			if err := pol.SetGradientCheckpointing(run.ckpt); err != nil {
+				t.Fatal(err)
+			}
 			for _, p := range pol.Params() {
 				if err := p.Tensor.SetRequiresGrad(true); err != nil {
 					t.Fatal(err)

@@ -386,6 +386,11 @@ func (t *Trainer) optimizerStep(st Stats) error {
 		st["allreduce/transfer_s"] = transfer.Seconds()
 	}
 	t0 := time.Now()
+	// The activations are gone; give their pages back before AdamW (whose
+	// state is allocated on the first step) and the next step's sampling.
+	if err := torch.ReleaseMemory(); err != nil {
+		return err
+	}
 	norm, err := torch.ClipGradNorm(t.params, t.Config.MaxGradNorm)
 	if err != nil {
 		return err

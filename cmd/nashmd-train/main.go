@@ -207,6 +207,9 @@ func prepare(cfg trainer.Config, base string, log io.Writer) (*job, error) {
 	if j.policy, err = torch.LoadLlama(cfg.Model.Path, dt, torch.CPU); err != nil {
 		return nil, fmt.Errorf("model.path: %w", err)
 	}
+	if err := j.policy.SetGradientCheckpointing(cfg.GradientCheckpointing); err != nil {
+		return nil, err
+	}
 	refPath := cfg.Reference.Path
 	if refPath == "" {
 		refPath = cfg.Model.Path

@@ -82,6 +82,10 @@ nm_error *nm_rt_live_tensors(int64_t *out);
 nm_error *nm_rt_version(const char **out);
 nm_error *nm_rt_cuda_available(int32_t *out);
 nm_error *nm_rt_cuda_device_count(int32_t *out);
+/* Hands freed heap memory back to the OS (glibc malloc_trim; a no-op
+ * elsewhere). *released is 1 when some was. Call between phases, e.g. after
+ * backward, so the next phase's allocations do not stack on retained pages. */
+nm_error *nm_rt_release_memory(int32_t *released);
 /* Grad mode is per OS thread; Go callers lock the OS thread around its use. */
 nm_error *nm_rt_set_grad_enabled(int32_t enabled, int32_t *previous);
 nm_error *nm_rt_grad_enabled(int32_t *out);
@@ -280,6 +284,9 @@ nm_error *nm_model_set_param(nm_model *m, const char *name, const nm_tensor *val
  * NM_OUT_SCORE (B, num_labels) at each row's last real token. */
 nm_error *nm_model_forward(const nm_model *m, const nm_tensor *ids, const nm_tensor *mask,
                            int32_t what, nm_tensor **out);
+/* Gradient checkpointing: while grad is enabled, each decoder layer keeps only
+ * its input and is re-run in backward (less memory, one more forward). */
+nm_error *nm_model_set_gradient_checkpointing(nm_model *m, int32_t on);
 /* out[b, t] = log softmax(logits[b, start+t] / temperature)[targets[b, t]],
  * float32 (B, L-start): positions before start are run but not scored.
  * targets is (B, L-start). Computed chunk_rows rows at a time (<= 0: a

@@ -14,6 +14,9 @@
 #include <unordered_map>
 #include <vector>
 
+#include <torch/csrc/autograd/autograd.h>
+#include <torch/csrc/autograd/custom_function.h>
+
 #include "../internal.h"
 #include "llama.h"
 
@@ -187,6 +190,38 @@ at::Tensor LlamaModel::layer(size_t i, const at::Tensor &x, const at::Tensor &co
   return x2 + at::linear(at::silu(at::linear(h, l.wgate)) * at::linear(h, l.wup), l.wdown);
 }
 
+// Gradient checkpointing (transformers' gradient_checkpointing, reentrant
+// form): the forward runs a layer without recording and keeps its input x;
+// backward re-runs the layer with recording on a detached copy of x and
+// backpropagates the incoming gradient through it, which accumulates the
+// layer's weight gradients and yields ∂x. Layers are deterministic (no
+// dropout), so the re-run equals the first run.
+struct CheckpointedLayer : public torch::autograd::Function<CheckpointedLayer> {
+  static at::Tensor forward(torch::autograd::AutogradContext *ctx, const at::Tensor &x,
+                            int64_t model, int64_t i, const at::Tensor &cos, const at::Tensor &sin,
+                            const at::Tensor &allowed) {
+    ctx->save_for_backward({x, cos, sin, allowed});
+    ctx->saved_data["model"] = model;
+    ctx->saved_data["layer"] = i;
+    return reinterpret_cast<const LlamaModel *>(model)->layer(i, x, cos, sin, allowed, nullptr);
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext *ctx,
+                                                 torch::autograd::variable_list grads) {
+    auto sv = ctx->get_saved_variables();
+    const auto *m = reinterpret_cast<const LlamaModel *>(ctx->saved_data["model"].toInt());
+    const auto i = static_cast<size_t>(ctx->saved_data["layer"].toInt());
+    at::Tensor x = sv[0].detach().requires_grad_(true);
+    at::Tensor y;
+    {
+      at::AutoGradMode on(true);
+      y = m->layer(i, x, sv[1], sv[2], sv[3], nullptr);
+    }
+    torch::autograd::backward({y}, {grads[0]});
+    return {x.grad(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
+  }
+};
+
 // Final hidden states (B, L, H) after model.norm.
 at::Tensor LlamaModel::hidden(const at::Tensor &ids, const at::Tensor &mask) const {
   if (ids.dim() != 2) fail(NM_ERR_SHAPE, "ids must be (B, L), got " + c10::str(ids.sizes()));
@@ -197,8 +232,11 @@ at::Tensor LlamaModel::hidden(const at::Tensor &ids, const at::Tensor &mask) con
   at::Tensor x = at::embedding(embed, ids); // (B, L, H)
   auto cs = rope(positions_from_mask(m), x.scalar_type());
   at::Tensor allowed = attention_mask(m, ids.size(1));
+  const bool ckpt = gradient_checkpointing && at::GradMode::is_enabled() && x.requires_grad();
   for (size_t i = 0; i < layers.size(); i++)
-    x = layer(i, x, cs.first, cs.second, allowed, nullptr);
+    x = ckpt ? CheckpointedLayer::apply(x, reinterpret_cast<int64_t>(this), static_cast<int64_t>(i),
+                                        cs.first, cs.second, allowed)
+             : layer(i, x, cs.first, cs.second, allowed, nullptr);
   return rms_norm(x, norm, cfg.rms_norm_eps);
 }
 
@@ -282,6 +320,13 @@ nm_error *nm_model_forward(const nm_model *m, const nm_tensor *ids, const nm_ten
       return give(out, lm.score(h, msk));
     }
     fail(NM_ERR_ARG, "unknown forward output " + std::to_string(what));
+  });
+}
+
+nm_error *nm_model_set_gradient_checkpointing(nm_model *m, int32_t on) {
+  NM_PROTECT({
+    if (m == nullptr || !m->llama) fail(NM_ERR_ARG, "model is NULL");
+    m->llama->gradient_checkpointing = on != 0;
   });
 }
 

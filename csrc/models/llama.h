@@ -44,6 +44,9 @@ struct LlamaModel : ParamTable {
   at::Tensor embed, norm, head; // head: lm_head (tied: == embed) or score
   std::vector<Layer> layers;
   at::Tensor inv_freq; // (hd/2) float32
+  // TrainingArguments.gradient_checkpointing: with grad enabled, each layer
+  // keeps only its input and is re-run in backward.
+  bool gradient_checkpointing = false;
 
   LlamaModel(const nm_llama_config &c, at::TensorOptions o);
   LlamaModel(const LlamaModel &) = delete;
