@@ -147,19 +147,27 @@ at::Tensor attention_mask(const at::Tensor &kmask, int64_t Lq) {
   return allowed.unsqueeze(1); // (B, 1, Lq, Lk)
 }
 
-// softmax(q kᵀ / √hd + mask) v with GQA. q (B, nh, Lq, hd), k/v (B, nkv, Lk, hd).
+// softmax(q kᵀ / √hd + mask) v with GQA. q (B, nh, Lq, hd), k/v (B, nkv, Lk, hd),
+// allowed (B, 1, Lq, Lk). Query head h uses key/value head h / groups.
 static at::Tensor attend(const at::Tensor &q, const at::Tensor &k, const at::Tensor &v,
                          const at::Tensor &allowed, int64_t groups) {
+#if NASHMD_TORCH2
   at::Tensor kk = groups > 1 ? k.repeat_interleave(groups, 1) : k; // (B, nh, Lk, hd)
   at::Tensor vv = groups > 1 ? v.repeat_interleave(groups, 1) : v;
-#if NASHMD_TORCH2
   return at::scaled_dot_product_attention(q, kk, vv, allowed);
 #else
-  const double scale = 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
-  at::Tensor s = at::matmul(q, kk.transpose(-1, -2)) * scale; // (B, nh, Lq, Lk)
-  s = s.to(at::kFloat).masked_fill(allowed.logical_not(), -std::numeric_limits<float>::infinity());
-  at::Tensor p = at::softmax(s, -1).to(q.scalar_type());
-  return at::matmul(p, vv); // (B, nh, Lq, hd)
+  // The groups query heads of one key/value head are stacked along the query
+  // axis, so k and v are used in place: no (B, nh, Lk, hd) copies, which in
+  // decode would re-read the whole cache once more per layer and step.
+  const int64_t B = q.size(0), nh = q.size(1), Lq = q.size(2), hd = q.size(3), Lk = k.size(2);
+  const int64_t nkv = nh / groups;
+  const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
+  at::Tensor qg = q.reshape({B, nkv, groups * Lq, hd});       // (B, nkv, g·Lq, hd)
+  at::Tensor s = at::matmul(qg, k.transpose(-1, -2)) * scale; // (B, nkv, g·Lq, Lk)
+  s = s.to(at::kFloat).view({B, nkv, groups, Lq, Lk});        // (B, nkv, g, Lq, Lk)
+  s = s.masked_fill(allowed.unsqueeze(2).logical_not(), -std::numeric_limits<float>::infinity());
+  at::Tensor p = at::softmax(s, -1).to(q.scalar_type()).view({B, nkv, groups * Lq, Lk});
+  return at::matmul(p, v).view({B, nh, Lq, hd}); // (B, nh, Lq, hd)
 #endif
 }
 
