@@ -20,6 +20,7 @@ type stepResult struct {
 	Version      string             `json:"version,omitempty"`
 	Model        string             `json:"model"`
 	DType        string             `json:"dtype"`
+	Checkpoint   bool               `json:"gradient_checkpointing,omitempty"`
 	Batch        int                `json:"batch"`
 	MaxNewTokens int                `json:"max_new_tokens"`
 	StepSeconds  []float64          `json:"step_seconds"` // timed steps, warm-up excluded
@@ -40,14 +41,18 @@ func stepAll(ours, peer bool, o options) ([]stepResult, []string, error) {
 	var out []stepResult
 	var notes []string
 	if ours {
-		for _, run := range []struct{ model, dtype string }{
-			{"tiny-qwen2", "float32"}, {"smollm2-135m", "float32"}, {"smollm2-135m", "bfloat16"},
+		for _, run := range []struct {
+			model, dtype string
+			ckpt         bool
+		}{
+			{"tiny-qwen2", "float32", false}, {"smollm2-135m", "float32", false},
+			{"smollm2-135m", "float32", true}, {"smollm2-135m", "bfloat16", false},
 		} {
 			if !slices.Contains(o.models, run.model) {
 				continue
 			}
-			fmt.Fprintf(os.Stderr, "step: nashmd %s %s\n", run.model, run.dtype)
-			r, err := nashmdStep(run.model, run.dtype, o)
+			fmt.Fprintf(os.Stderr, "step: nashmd %s %s (gradient checkpointing %v)\n", run.model, run.dtype, run.ckpt)
+			r, err := nashmdStep(run.model, run.dtype, run.ckpt, o)
 			if err != nil {
 				return nil, nil, fmt.Errorf("nashmd step %s: %w", run.model, err)
 			}
@@ -67,8 +72,8 @@ func stepAll(ours, peer bool, o options) ([]stepResult, []string, error) {
 }
 
 // nashmdStep runs nashmd-train for 1 + o.steps steps and reads its metrics.
-func nashmdStep(model, dtype string, o options) (stepResult, error) {
-	r := stepResult{Impl: "nashmd", Model: model, DType: dtype, Batch: stepBatch, MaxNewTokens: stepNewTokens}
+func nashmdStep(model, dtype string, ckpt bool, o options) (stepResult, error) {
+	r := stepResult{Impl: "nashmd", Model: model, DType: dtype, Checkpoint: ckpt, Batch: stepBatch, MaxNewTokens: stepNewTokens}
 	dir, err := modelDir(model)
 	if err != nil {
 		return r, err
@@ -81,7 +86,11 @@ func nashmdStep(model, dtype string, o options) (stepResult, error) {
 		}
 		bin = filepath.Join(filepath.Dir(exe), "nashmd-train")
 	}
-	out := filepath.Join(dir, "out-"+dtype)
+	name := dtype
+	if ckpt {
+		name += "-ckpt"
+	}
+	out := filepath.Join(dir, "out-"+name)
 	if err := os.RemoveAll(out); err != nil {
 		return r, err
 	}
@@ -97,6 +106,7 @@ logging_steps = 1
 save_steps = 0
 seed = 42
 bf16 = %v
+gradient_checkpointing = %v
 
 [model]
 path = "policy"
@@ -107,8 +117,8 @@ path = "reward"
 
 [dataset]
 path = "prompts.jsonl"
-`, out, stepNewTokens, stepTemp, stepBatch, 1+o.steps, dtype == "bfloat16")
-	cfg := filepath.Join(dir, "run-"+dtype+".toml")
+`, out, stepNewTokens, stepTemp, stepBatch, 1+o.steps, dtype == "bfloat16", ckpt)
+	cfg := filepath.Join(dir, "run-"+name+".toml")
 	if err := os.WriteFile(cfg, []byte(toml), 0o644); err != nil {
 		return r, err
 	}

@@ -1,0 +1,91 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestQuickMicro: the harness runs end to end on the tiny shape and every
+// figure it reports is a positive, finite number (no timing is asserted).
+func TestQuickMicro(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs models; not in -short")
+	}
+	defer cleanup()
+	c, err := measureCeiling(256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := microAll(c, options{models: []string{"tiny-qwen2"}, quick: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r) != 1 || len(r[0].Decode) != 2 || len(r[0].FwdBwd) != 2 {
+		t.Fatalf("got %+v", r)
+	}
+	m := r[0]
+	pos := map[string]float64{"params": float64(m.Params), "prefill": m.PrefillTPS, "logprob": m.LogprobFwd}
+	for _, d := range m.Decode {
+		pos["policy"], pos["both"], pos["fused"] = d.PolicyTPS, d.BothTPS, d.FusedCost
+	}
+	for _, f := range m.FwdBwd {
+		pos[f.DType+" tok/s"], pos[f.DType+" mfu"] = f.TPS, f.MFU
+	}
+	for k, v := range pos {
+		if !(v > 0) || v > 1e12 {
+			t.Errorf("%s = %v, want a positive finite figure", k, v)
+		}
+	}
+	// 3.2 M parameters: 49,152 × 64 embedding (tied) + 2 layers of a Qwen2 with biases.
+	if m.Params < 3_000_000 || m.Params > 3_500_000 {
+		t.Errorf("tiny-qwen2 has %d parameters", m.Params)
+	}
+}
+
+// TestReport: the table and JSON carry the figures, and the targets are
+// judged on them.
+func TestReport(t *testing.T) {
+	r := &report{Date: "2026-01-02", Host: "h", Ceiling: &ceiling{N: 1024, FP32: 300, BF16: 1500, TinyOpUS: 1},
+		Micro: []microResult{{Model: "smollm2-135m", Decode: []decodePoint{{Batch: 8, PolicyTPS: 10, BothTPS: 18, FusedCost: 2.3, MixtureCost: 1.3}},
+			FwdBwd: []fwdBwd{{DType: "float32", MFU: 0.4}, {DType: "bfloat16", MFU: 0.55}}}},
+		Steps: []stepResult{
+			{Impl: "nashmd", Model: "tiny-qwen2", DType: "float32", Batch: 8, PromptsPerS: 30},
+			{Impl: "trl", Model: "tiny-qwen2", DType: "float32", Batch: 8, PromptsPerS: 2},
+			{Impl: "nashmd", Model: "smollm2-135m", DType: "float32", Checkpoint: true, Batch: 8, PromptsPerS: 1, PeakRSSMB: 3900},
+		}}
+	r.Targets = targets(r)
+	want := map[string]bool{"whole step": true, "decode cost": false, "MFU": true, "peak RSS": true}
+	if len(r.Targets) != len(want) {
+		t.Fatalf("targets %+v", r.Targets)
+	}
+	for _, tg := range r.Targets {
+		for k, met := range want {
+			if strings.Contains(tg.Name, k) && tg.Met != met {
+				t.Errorf("%s: met %v (value %v), want %v", tg.Name, tg.Met, tg.Value, met)
+			}
+		}
+	}
+	if v := r.Targets[0].Value; v != 15 {
+		t.Errorf("whole-step ratio %v, want 30/2 = 15", v)
+	}
+	var b bytes.Buffer
+	printReport(&b, r)
+	for _, s := range []string{"| nashmd | smollm2-135m | float32, gradient checkpointing | 1.00 | 8.00 | 3900 |", "| 8 | 10.0 | 18.0 | 2.30 | 1.30 |", "| bfloat16 | 0 | 0.000 | 0.55 |"} {
+		if !strings.Contains(b.String(), s) {
+			t.Errorf("table lacks %q:\n%s", s, b.String())
+		}
+	}
+	path := filepath.Join(t.TempDir(), "r.json")
+	if err := writeJSON(path, r); err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := os.ReadFile(path)
+	var back report
+	if err := json.Unmarshal(raw, &back); err != nil || back.Steps[2].PeakRSSMB != 3900 || !back.Steps[2].Checkpoint {
+		t.Fatalf("round trip: %v %+v", err, back.Steps)
+	}
+}
