@@ -409,6 +409,10 @@ func (t *Trainer) optimizerStep(st Stats) error {
 	if err := torch.ZeroGrads(t.params); err != nil {
 		return err
 	}
+	// And the gradients' pages, so that sampling does not hold them.
+	if err := torch.ReleaseMemory(); err != nil {
+		return err
+	}
 	t.State.GlobalStep++
 	t.State.Epoch = t.epoch()
 	st["grad_norm"] = norm
