@@ -55,6 +55,12 @@ static KV repeat_cache(const KV &kv, int64_t times) {
 
 at::Tensor mixture_sample(const at::Tensor &policy, const at::Tensor &ref, double beta,
                           double temperature, const at::Tensor &u);
+#if NASHMD_CUDA
+std::pair<at::Tensor, at::Tensor>
+cuda_mixture_sample(const at::Tensor &policy, const at::Tensor &ref, double beta,
+                    double temperature, int64_t top_k, double top_p,
+                    c10::optional<at::Generator> gen, bool want_logp);
+#endif
 
 struct Sampler {
   const nm_gen_config &c;
@@ -80,6 +86,14 @@ struct Sampler {
   // policy alone), penalised, filtered and sampled → token ids (N).
   at::Tensor operator()(const at::Tensor &policy, const at::Tensor &ref, double beta,
                         const at::Tensor &seen) const {
+#if NASHMD_CUDA
+    // On a GPU the fused kernel also takes top-k/top-p (as a threshold).
+    if (policy.is_cuda() && !greedy() && c.min_p <= 0 &&
+        (c.repetition_penalty == 1.0 || c.repetition_penalty <= 0))
+      return cuda_mixture_sample(policy, beta > 0 ? ref : policy, beta, c.temperature, c.top_k,
+                                 c.top_p, gen, false)
+          .first;
+#endif
     if (plain()) {
       at::Tensor u = at::rand(policy.sizes(), gen, policy.options().dtype(at::kFloat));
       return mixture_sample(policy, beta > 0 ? ref : policy, beta, c.temperature, u);

@@ -10,11 +10,19 @@
 // Shapes: logits (..., V) any float dtype, ids (...) int64 in [0, V);
 // out (...) float32 (float64 when logits are float64).
 // Differentiable with respect to logits through ATen's autograd.
-// TODO(issue 9): a fused CUDA kernel with its own backward, so training does
-// not keep every chunk's (chunk_rows, V) float copy alive for backward.
+//
+// CUDA version: selective_log_softmax.cu, a fused logsumexp + gather with its
+// own backward (dx = g·(onehot − softmax)), for float32/bfloat16/float16
+// logits on a GPU in a CUDA build (NASHMD_CUDA); it ignores chunk_rows, as it
+// keeps no (rows, V) float copy. Everything else stays here.
 #include "../internal.h"
 
 namespace nm {
+
+#if NASHMD_CUDA
+bool cuda_kernel_dtype(at::ScalarType st);
+at::Tensor cuda_selective_log_softmax(const at::Tensor &flat, const at::Tensor &fid);
+#endif
 
 static constexpr int64_t kDefaultChunkElems = int64_t(1) << 24; // 64 MiB of float32
 
@@ -40,6 +48,10 @@ at::Tensor selective_log_softmax(const at::Tensor &logits, const at::Tensor &ids
       fail(NM_ERR_SHAPE, "selective_log_softmax: id " + std::to_string(lo < 0 ? lo : hi) +
                              " out of range for vocab size " + std::to_string(V));
   }
+#if NASHMD_CUDA
+  if (N > 0 && logits.is_cuda() && cuda_kernel_dtype(logits.scalar_type()))
+    return cuda_selective_log_softmax(flat, fid.view({-1})).view(lead);
+#endif
   const at::ScalarType work = logits.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
   if (chunk_rows <= 0)
     chunk_rows = std::max<int64_t>(1, kDefaultChunkElems / std::max<int64_t>(V, 1));
