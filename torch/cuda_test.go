@@ -1,6 +1,7 @@
 package torch_test
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"path/filepath"
@@ -340,5 +341,28 @@ func TestCUDAGenerate(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestParseDevice: "cpu" always parses; "cuda" parses only where a GPU is
+// usable and otherwise wraps ErrNoCUDA; anything else is an argument error.
+func TestParseDevice(t *testing.T) {
+	if d, err := torch.ParseDevice("cpu"); err != nil || d != torch.CPU {
+		t.Fatalf("cpu: %v, %v", d, err)
+	}
+	for _, bad := range []string{"", "gpu", "cuda:", "cuda:-1", "cuda:x", "CPU"} {
+		if _, err := torch.ParseDevice(bad); !errors.Is(err, torch.ErrArg) {
+			t.Errorf("%q: err = %v, want ErrArg", bad, err)
+		}
+	}
+	d, err := torch.ParseDevice("cuda:0")
+	switch {
+	case torch.CUDAAvailable() && (err != nil || d != torch.CUDA(0)):
+		t.Fatalf("cuda:0 with a GPU: %v, %v", d, err)
+	case !torch.CUDAAvailable() && !errors.Is(err, torch.ErrNoCUDA):
+		t.Fatalf("cuda:0 without a GPU: err = %v, want ErrNoCUDA", err)
+	}
+	if _, err := torch.ParseDevice("cuda:999"); !errors.Is(err, torch.ErrNoCUDA) {
+		t.Fatalf("cuda:999: err = %v, want ErrNoCUDA", err)
 	}
 }
