@@ -18,7 +18,15 @@ func main() {
 	threads := flag.Int("threads", 0, "intra-op threads (0: one per CPU)")
 	size := flag.Int64("n", 1024, "matmul size n for the n³ ceiling")
 	model := flag.String("model", "", "HF model directory for the decode benchmarks (default: SmolLM2-135M's shape with random weights)")
+	gpu := flag.String("gpu", "", "run only the GPU benchmark on this device (cuda, cuda:N; see gpu.go)")
 	flag.Parse()
+	if *gpu != "" {
+		if err := gpuBench(*gpu); err != nil {
+			fmt.Fprintln(os.Stderr, "nashmd-bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(*threads, *size); err != nil {
 		fmt.Fprintln(os.Stderr, "nashmd-bench:", err)
 		os.Exit(1)
