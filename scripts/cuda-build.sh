@@ -35,6 +35,23 @@ nvcc=${CUDACXX:-$(command -v nvcc || true)}
 command -v cmake >/dev/null 2>&1 || die "needs cmake (3.18 or newer)"
 echo "make cuda: $("$nvcc" --version | tail -1)"
 cudaroot=$(dirname "$(dirname "$(readlink -f "$nvcc")")")
+# A toolkit from pip (nvidia-cuda-nvcc, nvidia-cuda-runtime, ...) has only
+# versioned libraries (libcudart.so.13), which CMake's FindCUDAToolkit does
+# not take: give it a root of links with the unversioned names too.
+if ! ls "$cudaroot"/lib64/libcudart.so "$cudaroot"/lib/libcudart.so >/dev/null 2>&1 &&
+  ls "$cudaroot"/lib/libcudart.so.* >/dev/null 2>&1; then
+  shim=$PWD/$out/cuda-root
+  echo "make cuda: $cudaroot has no libcudart.so; linking a toolkit root in $shim"
+  rm -rf "$shim" && mkdir -p "$shim/lib64"
+  for d in bin include nvvm; do [ -e "$cudaroot/$d" ] && ln -s "$cudaroot/$d" "$shim/$d"; done
+  for f in "$cudaroot"/lib/*; do
+    b=$(basename "$f")
+    ln -sf "$f" "$shim/lib64/$b"
+    case $b in *.so.*) [ -e "$shim/lib64/${b%%.so.*}.so" ] || ln -s "$f" "$shim/lib64/${b%%.so.*}.so" ;; esac
+  done
+  ln -s lib64 "$shim/lib"
+  cudaroot=$shim nvcc=$shim/bin/nvcc
+fi
 
 cmake -S . -B "$out" -DCMAKE_BUILD_TYPE=Release -DNASHMD_CUDA=ON \
   -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_CUDA_COMPILER="$nvcc" \
@@ -46,6 +63,11 @@ cmake --build "$out" -j "$jobs"
 # own CUDA dependencies (cuDNN, NCCL, ...) are resolved at run time, through
 # its RUNPATH, not at link time (--allow-shlib-undefined).
 export CGO_LDFLAGS="-L$PWD/$out -Wl,-rpath,$PWD/$out -Wl,--allow-shlib-undefined"
+if ! command -v go >/dev/null 2>&1; then
+  echo "make cuda: built $out/libnashmd.so; no Go toolchain here, so bin/ was not rebuilt"
+  echo "  (Go programs built elsewhere use this library with LD_LIBRARY_PATH=$PWD/$out)"
+  exit 0
+fi
 mkdir -p bin
 go build -o bin/ ./cmd/...
 echo "make cuda: built $out/libnashmd.so and bin/ (go test needs CGO_LDFLAGS=\"$CGO_LDFLAGS\"; make cuda-test sets it)"
