@@ -9,8 +9,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${CUDA_CHECK_BUILD:-build-cuda-check}
-command -v nvcc >/dev/null 2>&1 || scripts/cuda-toolkit.sh
 NVCC=${NVCC:-nvcc}
+command -v "$NVCC" >/dev/null 2>&1 || scripts/cuda-toolkit.sh
 echo "cuda-compile-check: $($NVCC --version | tail -1)"
 for arch in 80 90; do
   if ! $NVCC --list-gpu-arch | grep -qx "compute_$arch"; then

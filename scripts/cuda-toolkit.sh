@@ -25,12 +25,13 @@ SRC
 fi
 export DEBIAN_FRONTEND=noninteractive
 echo "cuda-toolkit: installing nvidia-cuda-toolkit (Debian's CUDA 11.8; a large download)"
+$sudo apt-get update -qq || { echo "cuda-toolkit: apt-get update failed (no network?)" >&2; exit 1; }
 # dpkg may be locked by another install: wait for it rather than fail.
-for i in $(seq 1 60); do
-  if $sudo apt-get update -qq && $sudo apt-get install -y -qq --no-install-recommends nvidia-cuda-toolkit; then
+for i in $(seq 1 30); do
+  if $sudo apt-get install -y -qq --no-install-recommends nvidia-cuda-toolkit; then
     exit 0
   fi
-  echo "cuda-toolkit: apt-get failed (dpkg lock?), retrying in 10 s ($i/60)"
+  echo "cuda-toolkit: apt-get install failed (dpkg lock?), retrying in 10 s ($i/30)"
   sleep 10
 done
 echo "cuda-toolkit: could not install nvidia-cuda-toolkit" >&2

@@ -81,7 +81,7 @@ func TestCUDASelectiveLogSoftmax(t *testing.T) {
 				up := s.Randn(g, []int64{N}, torch.Float32, torch.CPU) // upstream gradient
 				var logp, grad [2][]float32
 				for i, d := range []torch.Device{torch.CPU, cudaDev} {
-					xi := s.To(x, dt, d) // a leaf on d
+					xi := s.Detach(s.To(x, dt, d)) // a fresh leaf on d (To may return x itself)
 					if err := s.Err(); err != nil {
 						t.Fatal(err)
 					}

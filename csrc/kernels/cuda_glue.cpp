@@ -120,7 +120,7 @@ cuda_mixture_sample(const at::Tensor &policy, const at::Tensor &ref, double beta
     fail(NM_ERR_DTYPE, std::string(what) + ": policy and ref dtypes differ");
   if (!(beta >= 0 && beta <= 1)) fail(NM_ERR_ARG, "mixture_sample: beta must be in [0, 1]");
   if (!(temperature > 0)) fail(NM_ERR_ARG, "mixture_sample: temperature must be positive");
-  if (!(top_p > 0 && top_p <= 1)) fail(NM_ERR_ARG, "mixture_sample: top_p must be in (0, 1]");
+  if (!(top_p > 0)) fail(NM_ERR_ARG, "mixture_sample: top_p must be in (0, 1] (1: off)");
   const at::Device d = policy.device();
   c10::cuda::CUDAGuard guard(d);
   const int64_t N = policy.size(0), V = policy.size(1);

@@ -111,7 +111,7 @@ mixture_sample_ex(const at::Tensor &policy, const at::Tensor &ref, double beta, 
                            c10::str(ref.sizes()) + " must both be (N, V)");
   if (!(temperature > 0)) fail(NM_ERR_ARG, "mixture_sample: temperature must be positive");
   if (!(beta >= 0 && beta <= 1)) fail(NM_ERR_ARG, "mixture_sample: beta must be in [0, 1]");
-  if (!(top_p > 0 && top_p <= 1)) fail(NM_ERR_ARG, "mixture_sample: top_p must be in (0, 1]");
+  if (!(top_p > 0)) fail(NM_ERR_ARG, "mixture_sample: top_p must be in (0, 1] (1: off)");
   at::Tensor m = mixture_logits(policy, ref, beta, temperature);
   m = m.masked_fill(m < mixture_cut(m, top_k, top_p).unsqueeze(-1),
                     -std::numeric_limits<float>::infinity());

@@ -32,10 +32,11 @@ namespace nm {
 namespace cuda {
 
 template <class T>
-__global__ void mixture_sample_kernel(const T *__restrict__ p, const T *__restrict__ q,
-                                      const T *__restrict__ l, int64_t V, float a, float b, float s,
-                                      const float *__restrict__ cut, uint64_t seed, uint64_t offset,
-                                      int64_t *__restrict__ tok, float *__restrict__ logp) {
+__global__ void __launch_bounds__(kThreads)
+    mixture_sample_kernel(const T *__restrict__ p, const T *__restrict__ q, const T *__restrict__ l,
+                          int64_t V, float a, float b, float s, const float *__restrict__ cut,
+                          uint64_t seed, uint64_t offset, int64_t *__restrict__ tok,
+                          float *__restrict__ logp) {
   const int64_t r = blockIdx.x;
   const T *pr = p + r * V, *qr = q ? q + r * V : nullptr, *lr = l ? l + r * V : nullptr;
   const float c = cut ? cut[r] : -INFINITY;

@@ -50,7 +50,7 @@ at::Tensor selective_log_softmax(const at::Tensor &logits, const at::Tensor &ids
   }
 #if NASHMD_CUDA
   if (N > 0 && logits.is_cuda() && cuda_kernel_dtype(logits.scalar_type()))
-    return cuda_selective_log_softmax(flat, fid.view({-1})).view(lead);
+    return cuda_selective_log_softmax(flat, fid.reshape({-1})).view(lead);
 #endif
   const at::ScalarType work = logits.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
   if (chunk_rows <= 0)

@@ -21,8 +21,9 @@ namespace nm {
 namespace cuda {
 
 template <class T>
-__global__ void slsm_fwd_kernel(const T *__restrict__ x, int64_t V, const int64_t *__restrict__ ids,
-                                float *__restrict__ logp, float *__restrict__ lse) {
+__global__ void __launch_bounds__(kThreads)
+    slsm_fwd_kernel(const T *__restrict__ x, int64_t V, const int64_t *__restrict__ ids,
+                    float *__restrict__ logp, float *__restrict__ lse) {
   const int64_t r = blockIdx.x;
   const T *row = x + r * V;
   LSE acc{-INFINITY, 0.0f};
@@ -38,9 +39,10 @@ __global__ void slsm_fwd_kernel(const T *__restrict__ x, int64_t V, const int64_
 }
 
 template <class T>
-__global__ void slsm_bwd_kernel(const T *__restrict__ x, int64_t V, const int64_t *__restrict__ ids,
-                                const float *__restrict__ g, const float *__restrict__ lse,
-                                T *__restrict__ dx) {
+__global__ void __launch_bounds__(kThreads)
+    slsm_bwd_kernel(const T *__restrict__ x, int64_t V, const int64_t *__restrict__ ids,
+                    const float *__restrict__ g, const float *__restrict__ lse,
+                    T *__restrict__ dx) {
   const int64_t r = blockIdx.x;
   const T *row = x + r * V;
   T *drow = dx + r * V;
