@@ -51,10 +51,12 @@ stage() {
   return $rc
 }
 
+# Python runs from / so that the repository's torch/ (Go) is never imported as torch.
 py=python3
-torchlib=$($py -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))' 2>/dev/null || true)
+pyq() { (cd / && "$py" "$@"); }
+torchlib=$(pyq -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))' 2>/dev/null || true)
 # The CUDA runtime libraries of the pip packages (libcudart.so.13, ...).
-nvlibs=$($py -c 'import glob, os, nvidia; print(":".join(sorted({os.path.dirname(p) for d in nvidia.__path__ for p in glob.glob(os.path.join(d, "**", "lib*.so*"), recursive=True)})))' 2>/dev/null || true)
+nvlibs=$(pyq -c 'import glob, os, nvidia; print(":".join(sorted({os.path.dirname(p) for d in nvidia.__path__ for p in glob.glob(os.path.join(d, "**", "lib*.so*"), recursive=True)})))' 2>/dev/null || true)
 nvcc=$(command -v nvcc || true)
 [ -n "$nvcc" ] || { [ -x /usr/local/cuda/bin/nvcc ] && nvcc=/usr/local/cuda/bin/nvcc; }
 
@@ -62,7 +64,7 @@ env_report() {
   date -u
   nvidia-smi -L || true
   nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.max.sm --format=csv || true
-  $py -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, "gpu", torch.cuda.is_available(), torch.utils.cmake_prefix_path)' || true
+  pyq -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, "gpu", torch.cuda.is_available(), torch.utils.cmake_prefix_path)' || true
   echo "nvcc: ${nvcc:-none}"; [ -n "$nvcc" ] && "$nvcc" --version | tail -2
   cmake --version | head -1 || echo "cmake: none"
   go version || echo "go: none"
@@ -72,7 +74,10 @@ env_report() {
   echo "nvidia libs: $nvlibs"
   ls -la "$pre" 2>/dev/null || echo "no $pre"
 }
-stage env 30 env_report
+export -f env_report
+export -f pyq
+export py nvcc pre torchlib nvlibs
+stage env 30 bash -c env_report
 
 # ---- 2. build -----------------------------------------------------------------
 lib=$root/build-cuda

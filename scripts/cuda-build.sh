@@ -12,6 +12,9 @@ out=${CUDA_BUILD:-build-cuda}
 jobs=${JOBS:-$(nproc)}
 py=${PYTHON:-python3}
 
+# Python runs from / so that the repository's torch/ (Go) is never imported as torch.
+pyq() { (cd / && "$py" "$@"); }
+
 die() {
   echo "make cuda: $*" >&2
   exit 2
@@ -21,9 +24,9 @@ prefix="" libdir=""
 if [ -n "${LIBTORCH:-}" ]; then
   [ -d "$LIBTORCH" ] || die "LIBTORCH=$LIBTORCH is not a directory"
   prefix=$LIBTORCH libdir=$LIBTORCH/lib
-elif command -v "$py" >/dev/null 2>&1 && cmp=$("$py" -c 'import torch; print(torch.utils.cmake_prefix_path)' 2>/dev/null); then
-  prefix=$cmp libdir=$("$py" -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')
-  echo "make cuda: libtorch from Python torch $("$py" -c 'import torch; print(torch.__version__)') ($prefix)"
+elif command -v "$py" >/dev/null 2>&1 && cmp=$(pyq -c 'import torch; print(torch.utils.cmake_prefix_path)' 2>/dev/null); then
+  prefix=$cmp libdir=$(pyq -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')
+  echo "make cuda: libtorch from Python torch $(pyq -c 'import torch; print(torch.__version__)') ($prefix)"
 else
   die "needs a CUDA libtorch 2.x: set LIBTORCH=/path/to/libtorch (with lib/libtorch_cuda.so), or install a CUDA build of PyTorch for $py"
 fi
