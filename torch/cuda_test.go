@@ -6,6 +6,7 @@ import (
 	"math"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/nashmd/nashmd/torch"
@@ -364,5 +365,31 @@ func TestParseDevice(t *testing.T) {
 	}
 	if _, err := torch.ParseDevice("cuda:999"); !errors.Is(err, torch.ErrNoCUDA) {
 		t.Fatalf("cuda:999: err = %v, want ErrNoCUDA", err)
+	}
+}
+
+// TestMixtureSampleExBadArgs: bad shapes and arguments are errors that say
+// what was expected, and nothing is returned.
+func TestMixtureSampleExBadArgs(t *testing.T) {
+	for _, c := range []struct {
+		name        string
+		v           int64
+		temp, topP  float64
+		want        error
+		wantMessage string
+	}{
+		{"shape", 5, 1, 1, torch.ErrShape, "must both be (N, V)"},
+		{"temperature", 6, 0, 1, torch.ErrArg, "temperature must be positive"},
+		{"top_p", 6, 1, 0, torch.ErrArg, "top_p must be in (0, 1]"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := torch.NewScope()
+			defer s.Close()
+			tok, logp := s.MixtureSampleEx(s.FromFloat32(mixLP, 1, 6), s.Zeros([]int64{1, c.v}, torch.Float32, torch.CPU), 0.5, c.temp, 0, c.topP, nil)
+			err := s.Err()
+			if tok != nil || logp != nil || !errors.Is(err, c.want) || !strings.Contains(err.Error(), c.wantMessage) {
+				t.Fatalf("got %v, %v, err %v; want %v containing %q", tok, logp, err, c.want, c.wantMessage)
+			}
+		})
 	}
 }

@@ -71,7 +71,8 @@ struct SelectiveLogSoftmaxCUDA : torch::autograd::Function<SelectiveLogSoftmaxCU
                                       logp.data_ptr<float>(), lse.data_ptr<float>(),
                                       at::cuda::getCurrentCUDAStream());
     });
-    ctx->save_for_backward({x, ids, lse});
+    ctx->save_for_backward({x, ids});
+    ctx->saved_data["lse"] = lse; // an intermediate, not an input or output
     return logp;
   }
 
@@ -79,7 +80,8 @@ struct SelectiveLogSoftmaxCUDA : torch::autograd::Function<SelectiveLogSoftmaxCU
                                                  torch::autograd::variable_list grads) {
     const char *what = "selective_log_softmax backward (CUDA)";
     auto saved = ctx->get_saved_variables();
-    const at::Tensor &x = saved[0], &ids = saved[1], &lse = saved[2];
+    const at::Tensor &x = saved[0], &ids = saved[1];
+    const at::Tensor lse = ctx->saved_data["lse"].toTensor();
     c10::cuda::CUDAGuard guard(x.device());
     at::Tensor g = grads[0].to(at::kFloat).contiguous(); // (N)
     at::Tensor dx = at::empty_like(x, at::MemoryFormat::Contiguous);
