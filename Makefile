@@ -113,14 +113,11 @@ cuda-compile-check:
 	@scripts/cuda-compile-check.sh
 
 # Go programs for a GPU machine without Go (bench/gpu-check.sh uses them),
-# linked against a CUDA build here: build-cuda-prebuilt/{libnashmd.so,
-# torch.test,nashmd-bench,cuda_check}.
-gpu-prebuilt: cuda
-	mkdir -p $(BUILD)-cuda-prebuilt
-	cp $(CUDA_BUILD)/libnashmd.so $(BUILD)-cuda-prebuilt/
-	$(CUDA_CGO) go test -c -o $(BUILD)-cuda-prebuilt/torch.test ./torch
-	$(CUDA_CGO) go build -o $(BUILD)-cuda-prebuilt/ ./cmd/nashmd-bench
-	WERROR=0 CUDA_CHECK_BUILD=$(BUILD)-cuda-prebuilt scripts/cuda-compile-check.sh
+# built here against a CUDA libtorch (LIBTORCH, else torch 2.11's CUDA wheel
+# and CUDA 13.0 from PyPI): build-cuda-prebuilt/{libnashmd.so,torch.test,
+# nashmd-bench,cuda_check}. See scripts/gpu-prebuilt.sh.
+gpu-prebuilt:
+	@LIBTORCH="$(LIBTORCH)" JOBS=$(JOBS) scripts/gpu-prebuilt.sh
 
 # The H200 check of issue 9: build, kernel checks, GPU tests, benchmark.
 gpu-check:
@@ -132,4 +129,4 @@ demo: deps all
 	@scripts/demo.sh
 
 clean:
-	rm -rf $(BUILD) $(BIN) $(BUILD)-cuda $(BUILD)-cuda-check $(BUILD)-cuda-prebuilt
+	rm -rf $(BUILD) $(BIN) $(BUILD)-cuda $(BUILD)-cuda-check $(BUILD)-cuda-prebuilt $(BUILD)-cuda-deps
