@@ -222,11 +222,12 @@ public:
       g_ = b.get();
       load(prefilled);
       if (!g_->captured) capture(prefilled);
-    } catch (...) {
+    } catch (const std::exception &e) {
       if (m.graphs) m.graphs->buckets.erase({B, L}); // never keep a half-captured graph
       g_ = nullptr;
       m.graphs_busy = false;
-      throw;
+      fail(NM_ERR_TORCH,
+           std::string("CUDA-graph decode (NASHMD_CUDA_GRAPHS=0 turns it off): ") + e.what());
     }
   }
   ~GraphDecoder() {
