@@ -24,7 +24,7 @@ endif
 GO_SOURCES := $(shell find . -name '*.go' -not -path './.venv/*' -not -path './bench/.venv/*' 2>/dev/null)
 C_SOURCES  := $(shell find csrc -name '*.cpp' -o -name '*.h' -o -name '*.c' -o -name '*.cu' 2>/dev/null)
 
-.PHONY: all lib deps assets test check golden bench cuda demo clean
+.PHONY: all lib deps assets test check golden bench cuda cuda-test cuda-compile-check gpu-prebuilt gpu-check demo clean
 
 # Build everything: libnashmd.so in build/, the commands in bin/.
 all: lib examples/tiny/policy/model.safetensors
@@ -101,12 +101,35 @@ bench/.venv/.stamp: bench/requirements.txt
 	bench/.venv/bin/pip install -q -r bench/requirements.txt
 	@touch $@
 
-# The GPU build. Its own issue adds the CUDA kernels.
+# The GPU build (README "GPU build"): libnashmd.so with the CUDA kernels of
+# csrc/kernels/*.cu for sm_80 and sm_90 in build-cuda/, against a CUDA
+# libtorch 2.x (LIBTORCH=..., else the installed Python torch), and bin/
+# linked against it. A clear error when no CUDA libtorch or nvcc is found.
+CUDA_BUILD := $(BUILD)-cuda
+CUDA_CGO   := CGO_LDFLAGS="-L$(CURDIR)/$(CUDA_BUILD) -Wl,-rpath,$(CURDIR)/$(CUDA_BUILD) -Wl,--allow-shlib-undefined"
 cuda:
-	@if [ -z "$(LIBTORCH)" ] || ! ls $(LIBTORCH)/lib/libtorch_cuda.so >/dev/null 2>&1; then \
-	  echo "make cuda: needs a CUDA libtorch: set LIBTORCH=/path/to/libtorch (with lib/libtorch_cuda.so)"; exit 2; fi
-	cmake -S . -B $(BUILD)-cuda $(CMAKE_ARGS)
-	cmake --build $(BUILD)-cuda -j $(JOBS)
+	@LIBTORCH="$(LIBTORCH)" JOBS=$(JOBS) CUDA_BUILD=$(CUDA_BUILD) scripts/cuda-build.sh
+
+# The GPU tests against the CUDA build (they skip without a GPU).
+cuda-test: cuda
+	$(CUDA_CGO) go test ./torch -run 'CUDA|ParseDevice|MixtureSampleEx' -v -count=1
+
+# No GPU needed: compile the kernels with nvcc (Debian's nvidia-cuda-toolkit,
+# installed by scripts/cuda-toolkit.sh when missing) for sm_80 and sm_90, and
+# the checker csrc/kernels/cuda_check.cu, without a CUDA libtorch.
+cuda-compile-check:
+	@scripts/cuda-compile-check.sh
+
+# Go programs for a GPU machine without Go (bench/gpu-check.sh uses them),
+# built here against a CUDA libtorch (LIBTORCH, else torch 2.11's CUDA wheel
+# and CUDA 13.0 from PyPI): build-cuda-prebuilt/{libnashmd.so,torch.test,
+# nashmd-bench,cuda_check}. See scripts/gpu-prebuilt.sh.
+gpu-prebuilt:
+	@LIBTORCH="$(LIBTORCH)" JOBS=$(JOBS) scripts/gpu-prebuilt.sh
+
+# The H200 check of issue 9: build, kernel checks, GPU tests, benchmark.
+gpu-check:
+	bench/gpu-check.sh
 
 # Train SmolLM2-135M-Instruct with Nash-MD on quiz questions and show that it
 # got better (see scripts/demo.sh and demo/run.toml). About 10 minutes on 2 cores.
@@ -114,4 +137,4 @@ demo: deps all
 	@scripts/demo.sh
 
 clean:
-	rm -rf $(BUILD) $(BIN)
+	rm -rf $(BUILD) $(BIN) $(BUILD)-cuda $(BUILD)-cuda-check $(BUILD)-cuda-prebuilt $(BUILD)-cuda-deps

@@ -38,7 +38,7 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
-#ifdef NASHMD_CUDA
+#if NASHMD_CUDA
 #ifndef USE_C10D_NCCL
 #define USE_C10D_NCCL 1
 #endif
@@ -304,7 +304,7 @@ static c10::intrusive_ptr<PGBase> make_gloo(const c10::intrusive_ptr<c10d::Store
   return c10::make_intrusive<c10d::ProcessGroupGloo>(store, rank, world, opts);
 }
 
-#ifdef NASHMD_CUDA
+#if NASHMD_CUDA
 // NCCL on CUDA builds: one device per rank (cfg->device_index). Errors and
 // timeouts surface through blocking wait, which Work::wait(timeout) honours.
 static c10::intrusive_ptr<PGBase> make_nccl(const c10::intrusive_ptr<c10d::Store> &store, int rank,
@@ -385,7 +385,7 @@ nm_error *nm_dist_new(const nm_dist_config *cfg, nm_dist **out) {
       switch (cfg->backend) {
       case NM_DIST_GLOO: d->pg = make_gloo(d->store, d->rank, d->world, d->timeout); break;
       case NM_DIST_NCCL:
-#ifdef NASHMD_CUDA
+#if NASHMD_CUDA
         d->device = at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(cfg->device_index));
         d->pg = make_nccl(d->store, d->rank, d->world, d->timeout);
         break;

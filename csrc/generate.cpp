@@ -15,6 +15,17 @@
 #include "internal.h"
 #include "models/llama.h"
 
+#if NASHMD_CUDA && NASHMD_TORCH2
+#include <ATen/cuda/CUDAContext.h>
+#include <ATen/cuda/CUDAEvent.h>
+#include <ATen/cuda/CUDAGraph.h>
+#include <c10/cuda/CUDAGuard.h>
+
+#include <cstdlib>
+#include <map>
+#include <mutex>
+#endif
+
 namespace nm {
 
 KV LlamaModel::new_cache(int64_t B, int64_t Lmax) const {
@@ -55,6 +66,12 @@ static KV repeat_cache(const KV &kv, int64_t times) {
 
 at::Tensor mixture_sample(const at::Tensor &policy, const at::Tensor &ref, double beta,
                           double temperature, const at::Tensor &u);
+#if NASHMD_CUDA
+std::pair<at::Tensor, at::Tensor>
+cuda_mixture_sample(const at::Tensor &policy, const at::Tensor &ref, double beta,
+                    double temperature, int64_t top_k, double top_p,
+                    c10::optional<at::Generator> gen, bool want_logp);
+#endif
 
 struct Sampler {
   const nm_gen_config &c;
@@ -80,6 +97,14 @@ struct Sampler {
   // policy alone), penalised, filtered and sampled → token ids (N).
   at::Tensor operator()(const at::Tensor &policy, const at::Tensor &ref, double beta,
                         const at::Tensor &seen) const {
+#if NASHMD_CUDA
+    // On a GPU the fused kernel also takes top-k/top-p (as a threshold).
+    if (policy.is_cuda() && !greedy() && c.min_p <= 0 &&
+        (c.repetition_penalty == 1.0 || c.repetition_penalty <= 0))
+      return cuda_mixture_sample(policy, beta > 0 ? ref : policy, beta, c.temperature, c.top_k,
+                                 c.top_p, gen, false)
+          .first;
+#endif
     if (plain()) {
       at::Tensor u = at::rand({policy.size(0)}, gen, policy.options().dtype(at::kFloat)); // (N)
       return mixture_sample(policy, beta > 0 ? ref : policy, beta, c.temperature, u);
@@ -121,6 +146,147 @@ static at::Tensor seen_tokens(const nm_gen_config &c, const at::Tensor &ids, int
 static void mark_seen(at::Tensor &seen, const at::Tensor &tok) {
   if (seen.defined()) seen.scatter_(1, tok.unsqueeze(1), true);
 }
+
+#if NASHMD_CUDA && NASHMD_TORCH2
+// ---- CUDA-graph decode (CUDA build on libtorch 2.x only) ----------------------
+//
+// A decode step (B rows, one token each) is captured once per (B, Lmax)
+// bucket of a model and replayed per token. Its shapes are static: it
+// attends to all Lmax cache slots, the mask hiding unfilled ones; it writes
+// the new key/value at a GPU-side slot index (KV::slot, index_copy_) and
+// advances slot and positions on the GPU, so nothing in it reads a host
+// value. Buckets round Lmax up to a multiple of kGraphSlots, and a model
+// keeps at most kGraphBuckets of them. Each bucket owns its static cache; a
+// call copies its prefilled cache in (one copy per call). Sampling stays
+// outside the graph (its Philox offset is taken per call).
+// NASHMD_CUDA_GRAPHS=0 turns it off.
+
+constexpr int64_t kGraphSlots = 128;
+constexpr size_t kGraphBuckets = 4;
+
+struct DecodeGraph {
+  at::cuda::CUDAGraph graph;
+  KV kv;             // static cache (B, nkv, Lmax, hd) per layer; kv.slot (1)
+  at::Tensor tok;    // (B, 1) int64: the token fed in
+  at::Tensor pos;    // (B, 1) int64: its position id
+  at::Tensor logits; // (B, V) float32: the next token's logits
+  bool captured = false;
+};
+
+struct LlamaModel::DecodeGraphs {
+  std::map<std::pair<int64_t, int64_t>, std::unique_ptr<DecodeGraph>> buckets;
+};
+
+// graph_body is the captured step: tok at slot → logits; slot, pos += 1.
+static void graph_body(const LlamaModel &m, DecodeGraph &g) {
+  const int64_t B = g.tok.size(0), L = g.kv.mask.size(1);
+  g.kv.mask.index_fill_(1, g.kv.slot, 1);
+  at::Tensor x = at::embedding(m.embed, g.tok);                    // (B, 1, H)
+  auto cs = m.rope(g.pos, x.scalar_type());                        // (B, 1, 1, hd) each
+  at::Tensor allowed = g.kv.mask.to(at::kBool).view({B, 1, 1, L}); // (B, 1, 1, Lmax)
+  for (size_t i = 0; i < m.layers.size(); i++)
+    x = m.layer(i, x, cs.first, cs.second, allowed, &g.kv);
+  g.logits.copy_(at::linear(m.final_norm(x.squeeze(1)), m.head).to(at::kFloat)); // (B, V)
+  g.kv.slot.add_(1);
+  g.pos.add_(1);
+}
+
+// GraphDecoder steps a model through its bucket's graph for one generation
+// call, or is !ok() (the caller steps eagerly): graphs off, not on a GPU, or
+// the model's graphs in use by another call (or the other stream of this one).
+class GraphDecoder {
+public:
+  GraphDecoder(const LlamaModel &m, const KV &prefilled) : m_(m) {
+    const char *env = std::getenv("NASHMD_CUDA_GRAPHS");
+    if ((env != nullptr && std::string(env) == "0") || !prefilled.mask.is_cuda()) return;
+    bool idle = false;
+    if (!m.graphs_busy.compare_exchange_strong(idle, true)) return;
+    const int64_t B = prefilled.mask.size(0);
+    const int64_t L = (prefilled.mask.size(1) + kGraphSlots - 1) / kGraphSlots * kGraphSlots;
+    try {
+      c10::cuda::CUDAGuard dg(prefilled.mask.device());
+      if (!m.graphs) m.graphs = std::make_shared<LlamaModel::DecodeGraphs>();
+      auto &buckets = m.graphs->buckets;
+      if (buckets.count({B, L}) == 0 && buckets.size() >= kGraphBuckets)
+        buckets.erase(buckets.begin()); // free another bucket's cache and graph
+      auto &b = buckets[{B, L}];
+      if (!b) {
+        b = std::make_unique<DecodeGraph>();
+        b->kv = m.new_cache(B, L);
+        auto lo = prefilled.mask.options().dtype(at::kLong);
+        b->kv.slot = at::zeros({1}, lo);
+        b->tok = at::zeros({B, 1}, lo);
+        b->pos = at::zeros({B, 1}, lo);
+        b->logits = at::empty({B, m.cfg.vocab_size}, lo.dtype(at::kFloat));
+      }
+      g_ = b.get();
+      load(prefilled);
+      if (!g_->captured) capture(prefilled);
+    } catch (const std::exception &e) {
+      if (m.graphs) m.graphs->buckets.erase({B, L}); // never keep a half-captured graph
+      g_ = nullptr;
+      m.graphs_busy = false;
+      fail(NM_ERR_TORCH,
+           std::string("CUDA-graph decode (NASHMD_CUDA_GRAPHS=0 turns it off): ") + e.what());
+    }
+  }
+  ~GraphDecoder() {
+    if (g_ != nullptr) m_.graphs_busy = false;
+  }
+  GraphDecoder(const GraphDecoder &) = delete;
+  GraphDecoder &operator=(const GraphDecoder &) = delete;
+
+  bool ok() const { return g_ != nullptr; }
+
+  // The logits (B, V) float32 after tok (B); valid until the next step.
+  at::Tensor step(const at::Tensor &tok) {
+    c10::cuda::CUDAGuard dg(g_->tok.device());
+    g_->tok.copy_(tok.view({-1, 1}));
+    g_->graph.replay();
+    return g_->logits;
+  }
+
+private:
+  // load copies the prefilled cache into the bucket's first slots and sets
+  // slot and positions; the slots after it are masked.
+  void load(const KV &src) {
+    const int64_t L = src.mask.size(1);
+    for (size_t i = 0; i < src.k.size(); i++) {
+      g_->kv.k[i].narrow(2, 0, L).copy_(src.k[i]);
+      g_->kv.v[i].narrow(2, 0, L).copy_(src.v[i]);
+    }
+    g_->kv.mask.zero_();
+    g_->kv.mask.narrow(1, 0, L).copy_(src.mask);
+    g_->kv.slot.fill_(src.len);
+    // The next token's position: the real tokens so far (positions_from_mask).
+    g_->pos.copy_(src.mask.narrow(1, 0, src.len).sum(1, true));
+  }
+
+  // capture warms up on a side stream (lazy cuBLAS and allocator set-up
+  // must not happen inside a capture), restores the state, then captures.
+  void capture(const KV &src) {
+    at::cuda::CUDAStream cur = at::cuda::getCurrentCUDAStream();
+    at::cuda::CUDAStream side = at::cuda::getStreamFromPool();
+    at::cuda::CUDAEvent before, after;
+    before.record(cur);
+    before.block(side);
+    {
+      at::cuda::CUDAStreamGuard sg(side);
+      graph_body(m_, *g_);
+      load(src);
+      g_->graph.capture_begin({0, 0}, cudaStreamCaptureModeThreadLocal);
+      graph_body(m_, *g_);
+      g_->graph.capture_end();
+    }
+    after.record(side);
+    after.block(cur);
+    g_->captured = true;
+  }
+
+  const LlamaModel &m_;
+  DecodeGraph *g_ = nullptr;
+};
+#endif
 
 // Stream bookkeeping: tokens written per step, EOS → pad afterwards.
 struct Stream {
@@ -202,10 +368,20 @@ nm_error *nm_generate(const nm_model *model, const nm_tensor *ids, const nm_tens
     } else {
       logits = full_step(m, cur, cm);
     }
+#if NASHMD_CUDA && NASHMD_TORCH2
+    std::unique_ptr<GraphDecoder> gd;
+    if (cfg->use_cache && Tn > 1) gd = std::make_unique<GraphDecoder>(m, kv);
+#endif
     for (int64_t t = 0; t < Tn; t++) {
       at::Tensor tok = s.push(sample(logits, logits, 0, seen), *cfg, eos);
       mark_seen(seen, tok);
       if (s.done() || t == Tn - 1) break;
+#if NASHMD_CUDA && NASHMD_TORCH2
+      if (gd && gd->ok()) {
+        logits = gd->step(tok);
+        continue;
+      }
+#endif
       if (cfg->use_cache) {
         kv.mask.narrow(1, kv.len, 1).fill_(1);
         logits = m.step(tok.unsqueeze(1), kv);
@@ -271,6 +447,15 @@ nm_error *nm_generate_mixture(const nm_model *policy, const nm_model *ref, doubl
     }
 
     Stream ys, ms;
+#if NASHMD_CUDA && NASHMD_TORCH2
+    // Policy (2B rows) and reference (B rows) each replay their own graph; a
+    // model used as both gets one graph (the reference then steps eagerly).
+    std::unique_ptr<GraphDecoder> pgd, rgd;
+    if (cache && Tn > 1) {
+      pgd = std::make_unique<GraphDecoder>(pm, pkv);
+      rgd = std::make_unique<GraphDecoder>(rm, rkv);
+    }
+#endif
     for (int64_t t = 0; t < Tn; t++) {
       at::Tensor ty = ys.push(sample(pl.narrow(0, 0, B), pl.narrow(0, 0, B), 0, seenY), *cfg, eos);
       at::Tensor tm = ms.push(sample(pl.narrow(0, B, B), rl, mixture_coef, seenM), *cfg, eos);
@@ -278,6 +463,19 @@ nm_error *nm_generate_mixture(const nm_model *policy, const nm_model *ref, doubl
       mark_seen(seenM, tm);
       if ((ys.done() && ms.done()) || t == Tn - 1) break;
       if (cache) {
+#if NASHMD_CUDA && NASHMD_TORCH2
+        if (pgd && pgd->ok() && rgd && rgd->ok()) {
+          pl = pgd->step(at::cat({ty, tm}, 0));
+          rl = rgd->step(tm);
+          continue;
+        }
+        if (pgd && pgd->ok()) { // the reference is the policy's model: it steps eagerly
+          rkv.mask.narrow(1, rkv.len, 1).fill_(1);
+          rl = rm.step(tm.unsqueeze(1), rkv);
+          pl = pgd->step(at::cat({ty, tm}, 0));
+          continue;
+        }
+#endif
         pkv.mask.narrow(1, pkv.len, 1).fill_(1);
         rkv.mask.narrow(1, rkv.len, 1).fill_(1);
         pl = pm.step(at::cat({ty, tm}, 0).unsqueeze(1), pkv);

@@ -24,6 +24,13 @@
 #define NASHMD_TORCH2 0
 #endif
 
+// NASHMD_CUDA is 1 only in the CUDA build (make cuda: CMake -DNASHMD_CUDA=ON
+// defines it); it guards the calls into the CUDA kernels and the CUDA-graph
+// decode. The CPU build never sees that code.
+#ifndef NASHMD_CUDA
+#define NASHMD_CUDA 0
+#endif
+
 // ---- handles ----------------------------------------------------------------
 
 namespace nm {

@@ -181,6 +181,13 @@ nm_error *nm_rt_version(const char **out) {
   });
 }
 
+nm_error *nm_rt_cuda_kernels(int32_t *out) {
+  NM_PROTECT({
+    need_out(out);
+    *out = NASHMD_CUDA ? 1 : 0;
+  });
+}
+
 nm_error *nm_rt_cuda_available(int32_t *out) {
   NM_PROTECT({
     need_out(out);

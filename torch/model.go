@@ -136,6 +136,14 @@ func (m *Model) SetGradientCheckpointing(on bool) error {
 // not modify it.
 func (m *Model) Params() []Param { return m.params }
 
+// Device is where the model's weights live (CPU for a model without any).
+func (m *Model) Device() Device {
+	if m == nil || len(m.params) == 0 {
+		return CPU
+	}
+	return m.params[0].Tensor.Device()
+}
+
 // SetParam copies t (same shape, any dtype or device) into the named parameter.
 func (m *Model) SetParam(name string, t *Tensor) error {
 	h, err := t.handle("SetParam")

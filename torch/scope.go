@@ -591,6 +591,23 @@ func (s *Scope) MixtureSample(policy, ref *Tensor, beta, temperature float64, g 
 	}, policy, ref)
 }
 
+// MixtureSampleEx is MixtureSample with top-k (≤ 0: off) then top-p (1:
+// off) filters on the mixture, as transformers' warpers, and the sampled
+// tokens' log-probs under the unfiltered tempered policy: logp (N) float32 =
+// log softmax(policy/temperature)[token]. On a CUDA tensor in a CUDA build
+// it is the fused CUDA kernel (g must be a CUDA generator or nil).
+func (s *Scope) MixtureSampleEx(policy, ref *Tensor, beta, temperature float64, topK int64, topP float64, g *Generator) (tokens, logp *Tensor) {
+	var lp *C.nm_tensor
+	tokens = s.run("MixtureSampleEx", func(o **C.nm_tensor) *C.nm_error {
+		return C.nm_k_mixture_sample_ex(policy.h, ref.h, C.double(beta), C.double(temperature),
+			C.int64_t(topK), C.double(topP), g.c(), o, &lp)
+	}, policy, ref)
+	if tokens == nil {
+		return nil, nil
+	}
+	return tokens, s.adopt(lp)
+}
+
 // MixtureProbs is the distribution MixtureSample draws from, (N, V) float32.
 func (s *Scope) MixtureProbs(policy, ref *Tensor, beta, temperature float64) *Tensor {
 	return s.run("MixtureProbs", func(o **C.nm_tensor) *C.nm_error {

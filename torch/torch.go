@@ -38,6 +38,8 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strconv"
+	"strings"
 	"sync"
 	"unsafe"
 )
@@ -195,6 +197,43 @@ var cudaOnce = sync.OnceValues(func() (bool, int) {
 	}
 	return true, int(n)
 })
+
+// CUDAKernels reports whether libnashmd was built with nashmd's own CUDA
+// kernels (make cuda). Tensors on a GPU then go through them; a build
+// without them still runs on a GPU through plain libtorch ops.
+func CUDAKernels() bool {
+	var ok C.int32_t
+	if check("CUDAKernels", C.nm_rt_cuda_kernels(&ok)) != nil {
+		return false
+	}
+	return ok != 0
+}
+
+// ParseDevice parses "cpu", "cuda" or "cuda:N". A CUDA device is an error
+// wrapping ErrNoCUDA when libnashmd has no CUDA or sees no GPU.
+func ParseDevice(s string) (Device, error) {
+	switch {
+	case s == "cpu":
+		return CPU, nil
+	case s == "cuda" || strings.HasPrefix(s, "cuda:"):
+		d := Device{Type: DeviceCUDA, Index: -1}
+		if s != "cuda" {
+			n, err := strconv.Atoi(s[len("cuda:"):])
+			if err != nil || n < 0 {
+				return CPU, argError("ParseDevice", fmt.Sprintf("device %q: want cpu, cuda or cuda:N", s))
+			}
+			d.Index = n
+		}
+		if err := checkDevice("ParseDevice", d); err != nil {
+			return CPU, err
+		}
+		if d.Index >= CUDADeviceCount() {
+			return CPU, &Error{Op: "ParseDevice", Code: CodeDevice, Msg: fmt.Sprintf("device %q: only %d GPU(s) visible", s, CUDADeviceCount()), cause: ErrNoCUDA}
+		}
+		return d, nil
+	}
+	return CPU, argError("ParseDevice", fmt.Sprintf("device %q: want cpu, cuda or cuda:N", s))
+}
 
 // CUDAAvailable reports whether libnashmd has CUDA support and sees a GPU.
 func CUDAAvailable() bool { ok, _ := cudaOnce(); return ok }

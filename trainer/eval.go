@@ -309,7 +309,7 @@ func newEvaluator(c EvalConfig) (*evaluator, error) {
 		Greedy: c.Temperature <= 0, EOS: c.EOS, PadID: c.PadID}
 	if !e.gen.Greedy {
 		for i := range e.gens {
-			g, err := torch.NewGenerator(c.Seed, torch.CPU)
+			g, err := torch.NewGenerator(c.Seed, c.Policy.Device())
 			if err != nil {
 				e.close()
 				return nil, err
@@ -344,7 +344,8 @@ func (e *evaluator) batch(ctx context.Context, batch []Example) ([]EvalPair, err
 	defer s.Close()
 	ids, mask, P := leftPad(batch, e.c.PadID)
 	B := int64(len(batch))
-	idsT, maskT := s.FromInt64(ids, B, P), s.FromInt64(mask, B, P)
+	d := e.c.Policy.Device()
+	idsT, maskT := s.To(s.FromInt64(ids, B, P), torch.Int64, d), s.To(s.FromInt64(mask, B, P), torch.Int64, d)
 	for i, m := range []*torch.Model{e.c.Policy, e.c.Reference} {
 		var y, ym *torch.Tensor
 		if err := torch.NoGrad(func() error {

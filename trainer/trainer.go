@@ -72,7 +72,9 @@ func New(cfg Config, policy, ref *torch.Model, judge judges.Judge, tok *tokenize
 	if len(data) == 0 {
 		return nil, errors.New("trainer: no training prompts")
 	}
-	t := &Trainer{Config: cfg, Policy: policy, Ref: ref, Judge: judge, Tok: tok, Data: data, EOS: eos, PadID: pad, Device: torch.CPU}
+	// Rollouts and losses live where the policy's weights are (config
+	// "device"; the caller loads the models there).
+	t := &Trainer{Config: cfg, Policy: policy, Ref: ref, Judge: judge, Tok: tok, Data: data, EOS: eos, PadID: pad, Device: policy.Device()}
 	for _, p := range policy.Params() {
 		if err := p.Tensor.SetRequiresGrad(true); err != nil {
 			return nil, err
@@ -191,7 +193,7 @@ func (t *Trainer) Sample(ctx context.Context, s *torch.Scope, batch []Example) (
 	r := &Rollout{}
 	ids, mask, P := leftPad(batch, t.PadID)
 	B := int64(len(batch))
-	r.IDs, r.Mask = s.FromInt64(ids, B, P), s.FromInt64(mask, B, P)
+	r.IDs, r.Mask = s.To(s.FromInt64(ids, B, P), torch.Int64, t.Device), s.To(s.FromInt64(mask, B, P), torch.Int64, t.Device)
 	conv := true
 	for _, e := range batch {
 		r.Prompts = append(r.Prompts, e.Text)
@@ -284,7 +286,7 @@ func (t *Trainer) Learn(s *torch.Scope, r *Rollout, scale float64) (Stats, error
 	T := r.Y.Shape()[1]
 	full := s.Narrow(s.Cat(1, r.IDs, r.Y), 1, 0, P+T-1)
 	fullMask := s.Narrow(s.Cat(1, r.Mask, r.YMask), 1, 0, P+T-1)
-	ym := s.To(r.YMask, torch.Float32, torch.CPU)
+	ym := s.To(r.YMask, torch.Float32, t.Device)
 	logp := s.Mul(s.TokenLogprobs(t.Policy, full, fullMask, r.Y, P-1, 1, 0), ym) // (B, T)
 	var refLogp *torch.Tensor
 	if err := torch.NoGrad(func() error {
@@ -293,7 +295,7 @@ func (t *Trainer) Learn(s *torch.Scope, r *Rollout, scale float64) (Stats, error
 	}); err != nil {
 		return nil, err
 	}
-	prob := s.FromFloat32(toF32(r.Prob))
+	prob := s.To(s.FromFloat32(toF32(r.Prob)), torch.Float32, t.Device)
 	beta := t.Config.Beta.At(t.State.DataEpoch)
 	loss, score, kl := nashMDLoss(s, logp, refLogp, prob, beta, t.Config.KLEstimator == "reward_to_go")
 	if err := s.Err(); err != nil {

@@ -49,7 +49,7 @@ func main() {
 	peerSteps := flag.Int("peer-steps", 2, "timed TRL steps (after one warm-up step; each takes tens of seconds)")
 	quick := flag.Bool("quick", false, "fewer sizes and repetitions (a smoke run, not for results)")
 	models := flag.String("models", "tiny-qwen2,smollm2-135m", "model shapes to run (micro-benchmarks and whole steps)")
-	gpu := flag.String("gpu", "", "run the GPU benchmark on this device instead (e.g. cuda)")
+	gpu := flag.String("gpu", "", "run only the GPU benchmark on this device (cuda, cuda:N; see gpu.go)")
 	flag.Parse()
 	if *gpu != "" {
 		if err := gpuBench(*gpu); err != nil {

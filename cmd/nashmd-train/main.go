@@ -203,8 +203,12 @@ func prepare(cfg trainer.Config, base string, log io.Writer) (*job, error) {
 	if err != nil {
 		return nil, fmt.Errorf("model.path: %w", err)
 	}
+	dev, err := torch.ParseDevice(cfg.Device) // a CPU-only build says so for "cuda"
+	if err != nil {
+		return nil, fmt.Errorf("device: %w", err)
+	}
 	dt := dtypeOf(cfg.ModelDType())
-	if j.policy, err = torch.LoadLlama(cfg.Model.Path, dt, torch.CPU); err != nil {
+	if j.policy, err = torch.LoadLlama(cfg.Model.Path, dt, dev); err != nil {
 		return nil, fmt.Errorf("model.path: %w", err)
 	}
 	if err := j.policy.SetGradientCheckpointing(cfg.GradientCheckpointing); err != nil {
@@ -214,7 +218,7 @@ func prepare(cfg trainer.Config, base string, log io.Writer) (*job, error) {
 	if refPath == "" {
 		refPath = cfg.Model.Path
 	}
-	if j.ref, err = torch.LoadLlama(refPath, dtypeOf(cfg.ReferenceDType()), torch.CPU); err != nil {
+	if j.ref, err = torch.LoadLlama(refPath, dtypeOf(cfg.ReferenceDType()), dev); err != nil {
 		return nil, fmt.Errorf("reference.path: %w", err)
 	}
 	eos, pad := j.policy.Config.EOSTokenIDs, int64(0)

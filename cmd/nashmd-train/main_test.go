@@ -18,6 +18,7 @@ import (
 	"github.com/nashmd/nashmd/internal/quiz"
 	"github.com/nashmd/nashmd/internal/testassets"
 	"github.com/nashmd/nashmd/internal/tiny"
+	"github.com/nashmd/nashmd/torch"
 )
 
 // tinyDir writes the tiny example once per test binary.
@@ -256,4 +257,20 @@ path = "` + testassets.Path(t, "vader/vader_lexicon.txt") + `"`, ""},
 			}
 		})
 	}
+}
+
+// TestDeviceWithoutCUDA: device = "cuda" on a build or machine without CUDA
+// fails before training with an error that says so.
+func TestDeviceWithoutCUDA(t *testing.T) {
+	if torch.CUDAAvailable() {
+		t.Skip("this build sees a GPU: device = \"cuda\" is valid here")
+	}
+	out := filepath.Join(t.TempDir(), "run")
+	toml := strings.Replace(tinyToml, "seed = 1", "seed = 1\ndevice = \"cuda\"", 1)
+	err := run(context.Background(), []string{writeToml(t, toml), "--output-dir", out}, &bytes.Buffer{})
+	var ue usageError
+	if !errors.As(err, &ue) || !errors.Is(ue.error, torch.ErrNoCUDA) || !strings.HasPrefix(err.Error(), "device: ") {
+		t.Fatalf("err = %v, want a usage error \"device: ...\" wrapping torch.ErrNoCUDA", err)
+	}
+	t.Log(err)
 }

@@ -80,6 +80,8 @@ nm_error *nm_rt_num_threads(int32_t *out);
 nm_error *nm_rt_live_tensors(int64_t *out);
 /* "1.13.0" etc.: the libtorch this library was compiled against. Static string. */
 nm_error *nm_rt_version(const char **out);
+/* 1 when this library was built with its CUDA kernels (make cuda), else 0. */
+nm_error *nm_rt_cuda_kernels(int32_t *out);
 nm_error *nm_rt_cuda_available(int32_t *out);
 nm_error *nm_rt_cuda_device_count(int32_t *out);
 /* Hands freed heap memory back to the OS (glibc malloc_trim; a no-op
@@ -358,6 +360,15 @@ nm_error *nm_grad_zero(const nm_tensor *const *params, int32_t n);
  * one uniform per row. policy, ref (N, V) float; out (N) int64. gen may be NULL. */
 nm_error *nm_k_mixture_sample(const nm_tensor *policy, const nm_tensor *ref, double beta,
                               double temperature, nm_generator *gen, nm_tensor **out);
+/* As nm_k_mixture_sample, with filters on the mixture m: top_k (<= 0 or >= V:
+ * off) then top_p (1: off; else in (0, 1)), as transformers' warpers (values
+ * tied with the cut-off are all kept). tokens (N) int64; logp, when not NULL,
+ * gets (N) float32 log softmax(policy / temperature)[token], the token's
+ * log-prob under the unfiltered policy. On a CUDA tensor in a CUDA build this
+ * is the fused CUDA kernel (gen must then be a CUDA generator or NULL). */
+nm_error *nm_k_mixture_sample_ex(const nm_tensor *policy, const nm_tensor *ref, double beta,
+                                 double temperature, int64_t top_k, double top_p, nm_generator *gen,
+                                 nm_tensor **tokens, nm_tensor **logp);
 /* The distribution nm_k_mixture_sample draws from, (N, V) float32 (for tests). */
 nm_error *nm_k_mixture_probs(const nm_tensor *policy, const nm_tensor *ref, double beta,
                              double temperature, nm_tensor **out);

@@ -10,12 +10,22 @@
 // Shapes: logits (..., V) any float dtype, ids (...) int64 in [0, V);
 // out (...) float32 (float64 when logits are float64).
 // Differentiable with respect to logits through ATen's autograd.
+//
+// CUDA version: selective_log_softmax.cu, a fused logsumexp + gather with its
+// own backward (dx = g·(onehot − softmax)), for float32/bfloat16/float16
+// logits on a GPU in a CUDA build (NASHMD_CUDA); it ignores chunk_rows, as it
+// keeps no (rows, V) float copy. Everything else stays here.
 // token_logprobs below fuses the LM head in and has its own backward.
 #include <torch/csrc/autograd/custom_function.h>
 
 #include "../internal.h"
 
 namespace nm {
+
+#if NASHMD_CUDA
+bool cuda_kernel_dtype(at::ScalarType st);
+at::Tensor cuda_selective_log_softmax(const at::Tensor &flat, const at::Tensor &fid);
+#endif
 
 // 16 MiB of float32 per chunk: below glibc's largest dynamic mmap threshold
 // (32 MiB), so a freed chunk's memory is reused without fresh page faults.
@@ -43,6 +53,10 @@ at::Tensor selective_log_softmax(const at::Tensor &logits, const at::Tensor &ids
       fail(NM_ERR_SHAPE, "selective_log_softmax: id " + std::to_string(lo < 0 ? lo : hi) +
                              " out of range for vocab size " + std::to_string(V));
   }
+#if NASHMD_CUDA
+  if (N > 0 && logits.is_cuda() && cuda_kernel_dtype(logits.scalar_type()))
+    return cuda_selective_log_softmax(flat, fid.reshape({-1})).view(lead);
+#endif
   const at::ScalarType work = logits.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
   if (chunk_rows <= 0)
     chunk_rows = std::max<int64_t>(1, kDefaultChunkElems / std::max<int64_t>(V, 1));

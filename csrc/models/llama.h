@@ -1,6 +1,7 @@
 // llama.h — the Llama-family model shared by llama.cpp and generate.cpp.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -18,6 +19,13 @@ struct KV {
   std::vector<at::Tensor> k, v;
   at::Tensor mask;
   int64_t len = 0;
+#if NASHMD_CUDA && NASHMD_TORCH2
+  // CUDA-graph decode (generate.cpp): when defined, a (1) int64 GPU tensor
+  // naming the slot the next key/value go to; append then writes there and
+  // returns the whole cache (the mask hides unfilled slots), so no shape or
+  // host value changes between steps.
+  at::Tensor slot;
+#endif
   // Write the new keys (B, nkv, Lq, hd) at [len, len+Lq) and return the
   // filled prefix [0, len+Lq). The caller advances len after all layers.
   at::Tensor append_k(size_t i, const at::Tensor &x) { return append(k[i], x); }
@@ -25,6 +33,12 @@ struct KV {
 
 private:
   at::Tensor append(at::Tensor &c, const at::Tensor &x) {
+#if NASHMD_CUDA && NASHMD_TORCH2
+    if (slot.defined()) {
+      c.index_copy_(2, slot, x);
+      return c;
+    }
+#endif
     const int64_t n = x.size(2);
     if (len + n > c.size(2))
       fail(NM_ERR_SHAPE, "KV cache full: " + std::to_string(len) + " + " + std::to_string(n) +
@@ -63,6 +77,14 @@ struct LlamaModel : ParamTable {
   at::Tensor layer(size_t i, const at::Tensor &x, const at::Tensor &cos, const at::Tensor &sin,
                    const at::Tensor &allowed, KV *cache) const;
   std::pair<at::Tensor, at::Tensor> rope(const at::Tensor &pos, at::ScalarType dt) const;
+
+#if NASHMD_CUDA && NASHMD_TORCH2
+  // Captured decode steps, one per (B, Lmax) bucket (generate.cpp); busy
+  // while a generation call uses them.
+  struct DecodeGraphs;
+  mutable std::shared_ptr<DecodeGraphs> graphs;
+  mutable std::atomic<bool> graphs_busy{false};
+#endif
 
 private:
   void add(const std::string &name, at::Tensor *slot, at::IntArrayRef shape);
