@@ -50,7 +50,7 @@ func TestQuickMicro(t *testing.T) {
 // judged on them.
 func TestReport(t *testing.T) {
 	r := &report{Date: "2026-01-02", Host: "h", Ceiling: &ceiling{N: 1024, FP32: 300, BF16: 1500, TinyOpUS: 1},
-		Micro: []microResult{{Model: "smollm2-135m", Decode: []decodePoint{{Batch: 8, PolicyTPS: 10, BothTPS: 18, FusedCost: 2.3, MixtureCost: 1.3}},
+		Micro: []microResult{{Model: "smollm2-135m", Decode: []decodePoint{{Batch: 8, PolicyTPS: 10, BothTPS: 18, FusedCost: 2.3, MixtureCost: 1.3}, {Batch: 32, PolicyTPS: 20, BothTPS: 30, FusedCost: 2.6, MixtureCost: 1.6}},
 			FwdBwd: []fwdBwd{{DType: "float32", MFU: 0.4}, {DType: "bfloat16", MFU: 0.55}}}},
 		Steps: []stepResult{
 			{Impl: "nashmd", Model: "tiny-qwen2", DType: "float32", Batch: 8, PromptsPerS: 30},
@@ -58,7 +58,7 @@ func TestReport(t *testing.T) {
 			{Impl: "nashmd", Model: "smollm2-135m", DType: "float32", Checkpoint: true, Batch: 8, PromptsPerS: 1, PeakRSSMB: 3900},
 		}}
 	r.Targets = targets(r)
-	want := map[string]bool{"whole step": true, "decode cost": false, "MFU": true, "peak RSS": true}
+	want := map[string]bool{"whole step": true, "mixture-stream decode": true, "MFU": true, "peak RSS": true}
 	if len(r.Targets) != len(want) {
 		t.Fatalf("targets %+v", r.Targets)
 	}
@@ -68,6 +68,9 @@ func TestReport(t *testing.T) {
 				t.Errorf("%s: met %v (value %v), want %v", tg.Name, tg.Met, tg.Value, met)
 			}
 		}
+	}
+	if v := r.Targets[1].Value; v != 1.6 {
+		t.Errorf("mixture-stream cost %v, want the worst batch's 1.6", v)
 	}
 	if v := r.Targets[0].Value; v != 15 {
 		t.Errorf("whole-step ratio %v, want 30/2 = 15", v)

@@ -31,12 +31,13 @@ func targets(r *report) []target {
 		out = append(out, target{"whole step prompts/s, nashmd ÷ TRL (tiny-qwen2)", v, "≥ 10 (aim 25)", v >= 10})
 	}
 	for _, m := range r.Micro {
-		// Both streams together bound the mixture stream's own cost from above.
+		// The mixture stream's own cost per token, as the trainer draws it
+		// (beside the policy stream, whose rows it shares a forward with).
 		worst := 0.0
 		for _, d := range m.Decode {
-			worst = max(worst, d.FusedCost)
+			worst = max(worst, d.MixtureCost)
 		}
-		out = append(out, target{"decode cost, both streams ÷ policy-only, worst batch (" + m.Model + ")", worst, "≤ 2.2", worst <= 2.2})
+		out = append(out, target{"mixture-stream decode time ÷ policy-only decode time, worst batch (" + m.Model + ")", worst, "≤ 2.2", worst <= 2.2})
 	}
 	for _, m := range r.Micro {
 		if m.Model != "smollm2-135m" {
