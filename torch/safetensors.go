@@ -2,6 +2,7 @@ package torch
 
 import (
 	"fmt"
+	"io"
 
 	"github.com/nashmd/nashmd/hf/safetensors"
 )
@@ -51,4 +52,43 @@ func (t *Tensor) Safetensor(name string) (safetensors.Tensor, error) {
 		return safetensors.Tensor{}, err
 	}
 	return safetensors.Tensor{Name: name, DType: st, Shape: t.Shape(), Data: data}, nil
+}
+
+// HostBuffer stages tensors in host memory, one at a time, for
+// safetensors.WriteStream and WriteFileStream, so that saving many tensors
+// holds about one of them in Go memory rather than all. The zero value is
+// ready to use. Its memory grows to the largest tensor filled so far and is
+// reused; it is freed by the garbage collector with the HostBuffer.
+type HostBuffer struct {
+	b []byte
+}
+
+// Source returns a safetensors source named name for t: its dtype and shape
+// are read now, and its Fill copies t's elements into the buffer and writes
+// them. t is not closed; it must stay open, with the same dtype and shape,
+// until the Fill has run. The sources of one HostBuffer share its memory, so
+// they must be filled one at a time (WriteStream fills them in order).
+func (h *HostBuffer) Source(name string, t *Tensor) (safetensors.Source, error) {
+	if _, err := t.handle("HostBuffer.Source"); err != nil {
+		return safetensors.Source{}, err
+	}
+	dt := t.DType()
+	st, ok := dtypeToST[dt]
+	if !ok {
+		return safetensors.Source{}, &Error{Op: "HostBuffer.Source", Code: CodeDType, Msg: fmt.Sprintf("tensor %q has dtype %v, which safetensors cannot hold", name, dt)}
+	}
+	n := t.Numel() * int64(dt.Size())
+	fill := func(w io.Writer) error {
+		if int64(cap(h.b)) < n {
+			h.b = nil // let the old buffer go before the new one is made
+			h.b = make([]byte, n)
+		}
+		buf := h.b[:n]
+		if err := t.bytesInto("HostBuffer.Source", buf); err != nil {
+			return err
+		}
+		_, err := w.Write(buf)
+		return err
+	}
+	return safetensors.Source{Name: name, DType: st, Shape: t.Shape(), Fill: fill}, nil
 }

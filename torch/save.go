@@ -94,40 +94,42 @@ func (m *Model) Save(dir string, o SaveOptions) (err error) {
 }
 
 // writeWeights writes the parameters (one file, or shards plus an index)
-// and returns the dtype name for config.json.
+// and returns the dtype name for config.json. Each parameter is copied to
+// host memory only when the writer reaches it, through one reused buffer.
 func (m *Model) writeWeights(dir string, maxShard int64) (string, error) {
-	var shards [][]safetensors.Tensor
-	var cur []safetensors.Tensor
+	var shards [][]safetensors.Source
+	var cur []safetensors.Source
 	var curBytes, total int64
+	var buf HostBuffer
 	dtName := ""
 	for _, p := range m.params {
-		st, err := p.Tensor.Safetensor(p.Name)
+		src, err := buf.Source(p.Name, p.Tensor)
 		if err != nil {
 			return "", err
 		}
 		dtName = p.Tensor.DType().String()
-		n := int64(len(st.Data))
+		n := p.Tensor.Numel() * int64(p.Tensor.DType().Size())
 		if len(cur) > 0 && curBytes+n > maxShard {
 			shards = append(shards, cur)
 			cur, curBytes = nil, 0
 		}
-		cur = append(cur, st)
+		cur = append(cur, src)
 		curBytes += n
 		total += n
 	}
 	shards = append(shards, cur)
 	meta := map[string]string{"format": "pt"}
 	if len(shards) == 1 {
-		return dtName, safetensors.WriteFile(filepath.Join(dir, "model.safetensors"), shards[0], meta)
+		return dtName, safetensors.WriteFileStream(filepath.Join(dir, "model.safetensors"), shards[0], meta)
 	}
 	weightMap := map[string]string{}
 	for i, sh := range shards {
 		name := fmt.Sprintf("model-%05d-of-%05d.safetensors", i+1, len(shards))
-		if err := safetensors.WriteFile(filepath.Join(dir, name), sh, meta); err != nil {
+		if err := safetensors.WriteFileStream(filepath.Join(dir, name), sh, meta); err != nil {
 			return "", err
 		}
-		for _, t := range sh {
-			weightMap[t.Name] = name
+		for _, s := range sh {
+			weightMap[s.Name] = name
 		}
 	}
 	index := map[string]any{"metadata": map[string]any{"total_size": total}, "weight_map": weightMap}

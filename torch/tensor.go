@@ -157,18 +157,24 @@ func (t *Tensor) Bools() ([]bool, error) { return hostSlice[bool](t, "Bools", Bo
 // (for bfloat16 and float16, the 16-bit patterns) into a new slice.
 func (t *Tensor) Bytes() ([]byte, error) {
 	out := make([]byte, t.Numel()*int64(t.DType().Size()))
-	var p unsafe.Pointer
-	if len(out) > 0 {
-		p = unsafe.Pointer(&out[0])
-	}
-	h, err := t.handle("Bytes")
-	if err != nil {
-		return nil, err
-	}
-	if err := check("Bytes", C.nm_tensor_to_host(h, p, C.int64_t(len(out)))); err != nil {
+	if err := t.bytesInto("Bytes", out); err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+// bytesInto copies t's raw elements, as by Bytes, into dst, which must hold
+// exactly Numel()*DType().Size() bytes.
+func (t *Tensor) bytesInto(op string, dst []byte) error {
+	var p unsafe.Pointer
+	if len(dst) > 0 {
+		p = unsafe.Pointer(&dst[0])
+	}
+	h, err := t.handle(op)
+	if err != nil {
+		return err
+	}
+	return check(op, C.nm_tensor_to_host(h, p, C.int64_t(len(dst))))
 }
 
 // Item returns the value of a one-element tensor of any dtype as a float64.

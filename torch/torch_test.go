@@ -1,6 +1,7 @@
 package torch_test
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"math"
@@ -434,5 +435,64 @@ func TestSafetensorsThroughTorch(t *testing.T) {
 		if err != nil || eq != 1 || got.DType() != want.DType() || !slices.Equal(got.Shape(), want.Shape()) {
 			t.Errorf("%s: got %v, want %v (equal %v, %v)", name, got, want, eq, err)
 		}
+	}
+}
+
+// TestHostBufferSources: tensors streamed through one reused HostBuffer
+// (largest in the middle, then smaller ones, a transposed view, a scalar and
+// an empty tensor) give the same file as Write of their Safetensor copies,
+// without leaking tensors; a closed tensor is refused.
+func TestHostBufferSources(t *testing.T) {
+	live := torch.LiveTensors()
+	s := torch.NewScope()
+	big := s.Randn(nil, []int64{64, 33}, torch.Float32, torch.CPU)
+	ts := []*torch.Tensor{
+		s.To(s.Randn(nil, []int64{4, 3}, torch.Float32, torch.CPU), torch.BFloat16, torch.CPU),
+		big,
+		s.Arange(-5, 5, 1, torch.Int64, torch.CPU),
+		s.Transpose(s.Randn(nil, []int64{5, 7}, torch.Float32, torch.CPU), 0, 1),
+		s.To(s.Randn(nil, []int64{6}, torch.Float32, torch.CPU), torch.Float16, torch.CPU),
+		s.Zeros([]int64{}, torch.Float64, torch.CPU),
+		s.Zeros([]int64{0, 3}, torch.Float32, torch.CPU),
+	}
+	if err := s.Err(); err != nil {
+		t.Fatal(err)
+	}
+	var buf torch.HostBuffer
+	var srcs []safetensors.Source
+	var want []safetensors.Tensor
+	for i, x := range ts {
+		name := fmt.Sprintf("t%d", i)
+		src, err := buf.Source(name, x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		srcs = append(srcs, src)
+		st, err := x.Safetensor(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, st)
+	}
+	var got, exp bytes.Buffer
+	if err := safetensors.WriteStream(&got, srcs, map[string]string{"format": "pt"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := safetensors.Write(&exp, want, map[string]string{"format": "pt"}); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got.Bytes(), exp.Bytes()) {
+		t.Error("streamed file differs from Write of the Safetensor copies")
+	}
+
+	closed := s.Zeros([]int64{2}, torch.Float32, torch.CPU)
+	s.Keep(closed)
+	closed.Close()
+	if _, err := buf.Source("closed", closed); err == nil {
+		t.Error("HostBuffer.Source of a closed tensor succeeded")
+	}
+	s.Close()
+	if grew := torch.LiveTensors() - live; grew != 0 {
+		t.Errorf("%d tensors leaked", grew)
 	}
 }

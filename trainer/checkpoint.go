@@ -3,6 +3,7 @@ package trainer
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -106,8 +107,18 @@ func rngName(rank, world int) string {
 	return fmt.Sprintf("rng_state_%d.bin", rank)
 }
 
+// saveOptimizer writes AdamW's moments and step counts. Each moment is
+// copied to host memory only when the writer reaches it (through one reused
+// buffer) and its handle is closed right after.
 func (t *Trainer) saveOptimizer(path string) error {
-	var ts []safetensors.Tensor
+	var srcs []safetensors.Source
+	var handles []*torch.Tensor
+	defer func() {
+		for _, h := range handles {
+			h.Close() // idempotent: most were closed by their Fill
+		}
+	}()
+	var buf torch.HostBuffer
 	meta := map[string]string{"format": "nashmd-adamw"}
 	for i, name := range t.names {
 		m, v, step, err := t.opt.State(i)
@@ -118,19 +129,24 @@ func (t *Trainer) saveOptimizer(path string) error {
 		if m == nil {
 			continue
 		}
+		handles = append(handles, m, v)
 		for _, x := range []struct {
 			key string
 			t   *torch.Tensor
 		}{{"exp_avg." + name, m}, {"exp_avg_sq." + name, v}} {
-			st, err := x.t.Safetensor(x.key)
-			x.t.Close()
+			src, err := buf.Source(x.key, x.t)
 			if err != nil {
 				return err
 			}
-			ts = append(ts, st)
+			fill := src.Fill
+			src.Fill = func(w io.Writer) error {
+				defer x.t.Close()
+				return fill(w)
+			}
+			srcs = append(srcs, src)
 		}
 	}
-	return safetensors.WriteFile(path, ts, meta)
+	return safetensors.WriteFileStream(path, srcs, meta)
 }
 
 // LatestCheckpoint is the checkpoint-N with the largest N in dir ("" if none).

@@ -21,6 +21,8 @@
 // Writing: [Write] and [WriteFile] produce files in the layout the official
 // writer uses: compact JSON, "__metadata__" first, tensors in data order, the
 // header padded with spaces so that the data buffer starts at a multiple of 8.
+// [WriteStream] and [WriteFileStream] write the same bytes from [Source]s,
+// whose data is produced one tensor at a time while the file is written.
 package safetensors
 
 import (
