@@ -138,9 +138,20 @@ def main():
                 "steps": steps,
                 "phases": phases,
                 "prompts_per_s": a.batch * len(steps) / sum(steps),
+                "peak_rss_mb": vm_hwm_mb(),
             }
         )
     )
+
+
+def vm_hwm_mb():
+    """This process's resident high-water mark (VmHWM, per address space; not
+    getrusage's ru_maxrss, which inherits the launching process's peak)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
 
 
 if __name__ == "__main__":

@@ -7,7 +7,10 @@ import (
 	"io"
 	"maps"
 	"math"
+	"os"
 	"slices"
+	"strconv"
+	"strings"
 )
 
 // MetricsSink receives one line of metrics every logging_steps.
@@ -85,6 +88,9 @@ func (t *Trainer) Train(ctx context.Context, h Hooks) error {
 		if t.State.GlobalStep%max(t.Config.LoggingSteps, 1) == 0 || last {
 			line := logLine(window)
 			window = nil
+			if mb := peakRSSMB(); mb > 0 {
+				line["memory/peak_rss_mb"] = mb
+			}
 			if t.Out != nil {
 				if err := t.Out.Log(t.State.GlobalStep, line); err != nil {
 					return err
@@ -152,4 +158,25 @@ func logLine(window []Stats) Stats {
 	delete(line, "prompts")
 	delete(line, "tokens/generated")
 	return line
+}
+
+// peakRSSMB is the process's resident-set high-water mark (VmHWM of
+// /proc/self/status, Linux) in MiB, or 0 where that is not available.
+// Unlike getrusage's ru_maxrss it is per address space, so a process
+// started by a large parent does not inherit the parent's peak.
+func peakRSSMB() float64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 64)
+			if err != nil {
+				return 0
+			}
+			return kb / 1024
+		}
+	}
+	return 0
 }

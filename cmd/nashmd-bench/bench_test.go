@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -55,7 +56,7 @@ func TestReport(t *testing.T) {
 		Steps: []stepResult{
 			{Impl: "nashmd", Model: "tiny-qwen2", DType: "float32", Batch: 8, PromptsPerS: 30},
 			{Impl: "trl", Model: "tiny-qwen2", DType: "float32", Batch: 8, PromptsPerS: 2},
-			{Impl: "nashmd", Model: "smollm2-135m", DType: "float32", Checkpoint: true, Batch: 8, PromptsPerS: 1, PeakRSSMB: 3900},
+			{Impl: "nashmd", Model: "smollm2-135m", DType: "float32", Checkpoint: true, Batch: 8, PromptsPerS: 1, PeakRSSMB: 3900, ProcessPeakMB: 4000},
 		}}
 	r.Targets = targets(r)
 	want := map[string]bool{"whole step": true, "mixture-stream decode": true, "MFU": true, "peak RSS": true}
@@ -77,7 +78,7 @@ func TestReport(t *testing.T) {
 	}
 	var b bytes.Buffer
 	printReport(&b, r)
-	for _, s := range []string{"| nashmd | smollm2-135m | float32, gradient checkpointing | 1.00 | 8.00 | 3900 |", "| 8 | 10.0 | 18.0 | 2.30 | 1.30 |", "| bfloat16 | 0 | 0.000 | 0.55 |"} {
+	for _, s := range []string{"| nashmd | smollm2-135m | float32, gradient checkpointing | 1.00 | 8.00 | 3900 | 4000 |", "| 8 | 10.0 | 18.0 | 2.30 | 1.30 |", "| bfloat16 | 0 | 0.000 | 0.55 |"} {
 		if !strings.Contains(b.String(), s) {
 			t.Errorf("table lacks %q:\n%s", s, b.String())
 		}
@@ -90,5 +91,25 @@ func TestReport(t *testing.T) {
 	var back report
 	if err := json.Unmarshal(raw, &back); err != nil || back.Steps[2].PeakRSSMB != 3900 || !back.Steps[2].Checkpoint {
 		t.Fatalf("round trip: %v %+v", err, back.Steps)
+	}
+}
+
+// TestRunWatched: a small child's peak is its own, not this process's (a
+// child's ru_maxrss would inherit the parent's peak through vfork + exec).
+func TestRunWatched(t *testing.T) {
+	big := make([]byte, 400<<20)
+	for i := range big {
+		big[i] = 1 // resident
+	}
+	peak, err := runWatched(exec.Command("sleep", "0.3"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !(peak > 0 && peak < 100) {
+		t.Errorf("sleep's peak RSS %.1f MiB, want its own (under 100)", peak)
+	}
+	_ = big[len(big)-1]
+	if peak, err = runWatched(exec.Command("false")); err == nil {
+		t.Errorf("a failing child gave no error (peak %v)", peak)
 	}
 }

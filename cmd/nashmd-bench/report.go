@@ -91,8 +91,8 @@ func printReport(w io.Writer, r *report) {
 		}
 		order := []string{"sample", "judge", "logprobs", "backward", "optimizer", "other"}
 		slices.SortFunc(keys, func(a, b string) int { return slices.Index(order, a) - slices.Index(order, b) })
-		fmt.Fprintf(w, "| impl | model | dtype, options | prompts/s | s/step | peak RSS MB | %s |\n", strings.Join(keys, " | "))
-		fmt.Fprintf(w, "|---|---|---|---|---|---|%s\n", strings.Repeat("---|", len(keys)))
+		fmt.Fprintf(w, "| impl | model | dtype, options | prompts/s | s/step | peak RSS MB, steps | with load and save | %s |\n", strings.Join(keys, " | "))
+		fmt.Fprintf(w, "|---|---|---|---|---|---|---|%s\n", strings.Repeat("---|", len(keys)))
 		for _, s := range r.Steps {
 			var cells []string
 			for _, k := range keys {
@@ -102,8 +102,8 @@ func printReport(w io.Writer, r *report) {
 			if s.Version != "" {
 				impl = s.Version
 			}
-			fmt.Fprintf(w, "| %s | %s | %s | %.2f | %.2f | %.0f | %s |\n", impl, s.Model, s.label(), s.PromptsPerS,
-				float64(s.Batch)/s.PromptsPerS, s.PeakRSSMB, strings.Join(cells, " | "))
+			fmt.Fprintf(w, "| %s | %s | %s | %.2f | %.2f | %.0f | %.0f | %s |\n", impl, s.Model, s.label(), s.PromptsPerS,
+				float64(s.Batch)/s.PromptsPerS, s.PeakRSSMB, s.ProcessPeakMB, strings.Join(cells, " | "))
 		}
 	}
 	for _, n := range r.Notes {

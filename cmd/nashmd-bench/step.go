@@ -10,8 +10,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
-	"syscall"
+	"time"
 )
 
 // stepResult is one whole-step run: nashmd-train or TRL's NashMDTrainer.
@@ -26,7 +27,14 @@ type stepResult struct {
 	StepSeconds  []float64          `json:"step_seconds"` // timed steps, warm-up excluded
 	PromptsPerS  float64            `json:"prompts_per_s"`
 	Shares       map[string]float64 `json:"phase_shares"`
-	PeakRSSMB    float64            `json:"peak_rss_mb"`
+	// PeakRSSMB is the training process's resident high-water mark over the
+	// steps (nashmd: the largest memory/peak_rss_mb of metrics.jsonl; TRL:
+	// VmHWM after its last step). ProcessPeakMB also covers loading and the
+	// final checkpoint save (VmHWM polled every 50 ms). Both are VmHWM, per
+	// address space: getrusage's ru_maxrss would report this benchmark's own
+	// peak, which a child inherits through Go's vfork-style exec.
+	PeakRSSMB     float64 `json:"peak_rss_mb"`
+	ProcessPeakMB float64 `json:"process_peak_rss_mb"`
 }
 
 // The whole-step settings, the same for both implementations: TRL's
@@ -126,10 +134,11 @@ path = "prompts.jsonl"
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	cmd.Env = append(os.Environ(), "NO_COLOR=1")
-	if err := cmd.Run(); err != nil {
+	peak, err := runWatched(cmd)
+	if err != nil {
 		return r, fmt.Errorf("%s %s: %w\n%s", bin, cfg, err, tail(stderr.String(), 2000))
 	}
-	r.PeakRSSMB = maxRSSMB(cmd.ProcessState)
+	r.ProcessPeakMB = peak
 	lines, err := metricLines(filepath.Join(out, "metrics.jsonl"))
 	if err != nil {
 		return r, err
@@ -139,6 +148,9 @@ path = "prompts.jsonl"
 	}
 	phase := map[string]float64{}
 	var total float64
+	for _, m := range lines {
+		r.PeakRSSMB = max(r.PeakRSSMB, m["memory/peak_rss_mb"])
+	}
 	for _, m := range lines[1:] { // the first step warms up
 		sec := m["time/step_s"] + m["time/optimizer_s"]
 		r.StepSeconds = append(r.StepSeconds, sec)
@@ -209,13 +221,15 @@ func trlStep(model string, o options) (stepResult, error) {
 		"--steps", fmt.Sprint(o.peerSteps), "--warmup", "1")
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
+	peak, err := runWatched(cmd)
+	if err != nil {
 		return r, fmt.Errorf("%s: %w\n%s", strings.Join(cmd.Args, " "), err, tail(stderr.String(), 2000))
 	}
-	r.PeakRSSMB = maxRSSMB(cmd.ProcessState)
+	r.ProcessPeakMB = peak
 	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
 	var res struct {
 		TRL         string             `json:"trl"`
+		PeakRSSMB   float64            `json:"peak_rss_mb"`
 		Steps       []float64          `json:"steps"`
 		Phases      map[string]float64 `json:"phases"`
 		PromptsPerS float64            `json:"prompts_per_s"`
@@ -226,7 +240,7 @@ func trlStep(model string, o options) (stepResult, error) {
 	if len(res.Steps) == 0 {
 		return r, errors.New("trl_nashmd.py timed no steps")
 	}
-	r.Version, r.StepSeconds, r.PromptsPerS = "trl "+res.TRL, res.Steps, res.PromptsPerS
+	r.Version, r.StepSeconds, r.PromptsPerS, r.PeakRSSMB = "trl "+res.TRL, res.Steps, res.PromptsPerS, res.PeakRSSMB
 	var total float64
 	for _, s := range res.Steps {
 		total += s
@@ -238,9 +252,47 @@ func trlStep(model string, o options) (stepResult, error) {
 	return r, nil
 }
 
-func maxRSSMB(ps *os.ProcessState) float64 {
-	if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
-		return float64(ru.Maxrss) / 1024 // kilobytes on Linux
+// runWatched runs cmd and returns its VmHWM in MiB, polled from
+// /proc/PID/status every 50 ms (the last reading before it exits).
+func runWatched(cmd *exec.Cmd) (float64, error) {
+	if err := cmd.Start(); err != nil {
+		return 0, err
+	}
+	done := make(chan struct{})
+	peak := make(chan float64)
+	go func() {
+		status := fmt.Sprintf("/proc/%d/status", cmd.Process.Pid)
+		best := 0.0
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			best = max(best, vmHWM(status))
+			select {
+			case <-done:
+				peak <- best
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	err := cmd.Wait()
+	close(done)
+	return <-peak, err
+}
+
+// vmHWM is the VmHWM line of a /proc status file in MiB (0 if unreadable).
+func vmHWM(path string) float64 {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 64)
+			if err == nil {
+				return kb / 1024
+			}
+		}
 	}
 	return 0
 }

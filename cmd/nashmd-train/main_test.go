@@ -104,6 +104,11 @@ func TestTinyRun(t *testing.T) {
 			t.Errorf("metrics line lacks %q", k)
 		}
 	}
+	// The peak RSS is this process's own: two models of 3.2 M parameters,
+	// not the test binary's (a child inheriting ru_maxrss would show that).
+	if mb, _ := lines[2]["memory/peak_rss_mb"].(float64); !(mb > 20 && mb < 2000) {
+		t.Errorf("memory/peak_rss_mb %v, want the training process's own peak (20–2000 MiB)", lines[2]["memory/peak_rss_mb"])
+	}
 	if lines[2]["epoch"].(float64) != 1 {
 		t.Errorf("final epoch %v, want 1", lines[2]["epoch"])
 	}
