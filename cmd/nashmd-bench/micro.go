@@ -302,3 +302,10 @@ func peakRSS() string {
 	}
 	return "unknown"
 }
+
+func dtypeOf(name string) torch.DType {
+	if name == torch.BFloat16.String() {
+		return torch.BFloat16
+	}
+	return torch.Float32
+}
