@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <vector>
@@ -148,6 +149,18 @@ nm_error *nm_rt_set_num_threads(int32_t n) {
     at::set_num_threads(n);
   });
 }
+
+#if defined(__GLIBC__)
+// One malloc arena unless MALLOC_ARENA_MAX says otherwise. glibc gives each
+// thread that allocates its own arena (up to 8 per core); libtorch's worker
+// threads then strand freed activation pages in arenas the next step does
+// not reuse. Measured on a SmolLM2-135M fp32 step with gradient
+// checkpointing: peak RSS 4,111 → 3,798 MB, speed unchanged within noise.
+// Runs when the library is loaded, before libtorch starts its threads.
+__attribute__((constructor)) static void nm_one_malloc_arena() {
+  if (getenv("MALLOC_ARENA_MAX") == nullptr) mallopt(M_ARENA_MAX, 1);
+}
+#endif
 
 nm_error *nm_rt_release_memory(int32_t *released) {
   NM_PROTECT({
