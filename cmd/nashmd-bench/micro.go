@@ -109,7 +109,7 @@ func micro(name, dir string, c *ceiling, o options) (microResult, error) {
 		reps, r.DecodeSteps = 9, 64
 	}
 	if o.quick {
-		batches, reps, r.DecodeSteps = []int64{1, 8}, 1, 8
+		batches, reps, r.DecodeSteps = []int64{1, 8}, 2, 16
 	}
 	pol, err := torch.LoadLlama(filepath.Join(dir, "policy"), torch.Float32, torch.CPU)
 	if err != nil {
