@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/nashmd/nashmd/internal/tiny"
@@ -289,16 +288,10 @@ func seqIDs(n int64) []int64 {
 	return ids
 }
 
-// peakRSS is this process's VmHWM from /proc/self/status.
+// peakRSS is this process's VmHWM, for printing.
 func peakRSS() string {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return "unknown"
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			return strings.TrimSpace(v)
-		}
+	if mb := vmHWM("/proc/self/status"); mb > 0 {
+		return fmt.Sprintf("%.0f MiB", mb)
 	}
 	return "unknown"
 }
